@@ -1,0 +1,1 @@
+//! The wire protocol between the agent worker and the sandbox server.
