@@ -1,1 +1,17 @@
-//! placeholder
+//! Glue shared by openma's three Workers: JSON responses, the clock, and the
+//! health probes that exercise each backend for real.
+//!
+//! This is the only crate besides the `worker-*` crates that depends on
+//! `worker`; domain logic belongs in `openma-core`, not here.
+
+mod health;
+mod response;
+
+pub use health::Check;
+pub use health::HealthReport;
+pub use health::probe_d1;
+pub use health::probe_kv;
+pub use health::probe_r2;
+pub use health::probe_service;
+pub use response::json;
+pub use response::now_ms;

@@ -1,1 +1,78 @@
-//! placeholder
+//! openma's agent worker (`openma-agent`): one `SessionDO` per session holds
+//! the event log and drives the harness; one `Sandbox` per session owns the
+//! session's container (or, in local development, reaches the local sandbox
+//! server).
+
+mod sandbox;
+mod session;
+
+use openma_cloudflare::Check;
+use openma_cloudflare::HealthReport;
+use serde_json::Value;
+use worker::Context;
+use worker::Env;
+use worker::Method;
+use worker::Request;
+use worker::Response;
+use worker::Result;
+use worker::event;
+
+pub use sandbox::Sandbox;
+pub use session::SessionDO;
+
+const WORKER: &str = "openma-agent";
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    match (req.method(), req.path().as_str()) {
+        (Method::Get, "/health") => health(&env).await,
+        (_, path) => openma_cloudflare::json(
+            404,
+            &serde_json::json!({
+                "type": "error",
+                "error": {"type": "not_found_error", "message": format!("no route for {path}")},
+            }),
+        ),
+    }
+}
+
+async fn health(env: &Env) -> Result<Response> {
+    let (d1, kv, blobs, session_do, sandbox) = futures_util::join!(
+        openma_cloudflare::probe_d1(env, "DB"),
+        openma_cloudflare::probe_kv(env, "CONFIG"),
+        openma_cloudflare::probe_r2(env, "BLOBS"),
+        probe_object(env, "SESSION"),
+        probe_object(env, "SANDBOX"),
+    );
+    let mut report = HealthReport::new(WORKER);
+    report.add("d1", d1);
+    report.add("kv", kv);
+    report.add("r2_blobs", blobs);
+    report.add("session_do", session_do);
+    report.add("sandbox", sandbox);
+    report.into_response()
+}
+
+/// Reaches a Durable Object named `health` in the given namespace and asks
+/// it to exercise its own storage (and, for the sandbox, its backend).
+async fn probe_object(env: &Env, binding: &'static str) -> Check {
+    Check::probe(async {
+        let namespace = env.durable_object(binding).map_err(|e| e.to_string())?;
+        let stub = namespace
+            .id_from_name("health")
+            .and_then(|id| id.get_stub())
+            .map_err(|e| e.to_string())?;
+        let mut resp = stub
+            .fetch_with_str("https://do.internal/health")
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status_code();
+        let body: Value = resp.json().await.map_err(|e| e.to_string())?;
+        if status == 200 && body["status"] == "ok" {
+            Ok(Some(body))
+        } else {
+            Err(format!("{binding} answered {status}: {body}"))
+        }
+    })
+    .await
+}

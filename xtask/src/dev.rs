@@ -1,0 +1,457 @@
+//! `cargo xtask dev`: the whole platform on this machine. One `wrangler dev`
+//! serves the three workers (main on `PORT`), beside the local sandbox server;
+//! all state lives under `OMA_STATE_DIR`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::io::Write;
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+use std::time::Instant;
+
+use anyhow::Context;
+use anyhow::Result;
+use anyhow::bail;
+use signal_hook::consts::SIGHUP;
+use signal_hook::consts::SIGINT;
+use signal_hook::consts::SIGTERM;
+
+use crate::build;
+use crate::build::WORKERS;
+use crate::http;
+use crate::jsonc;
+use crate::paths;
+use crate::proc;
+use crate::proc::Supervised;
+use crate::setup;
+use crate::wrangler;
+
+const DEFAULT_PORT: u16 = 8787;
+const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How `dev` was invoked.
+#[derive(Debug)]
+pub(crate) struct Options {
+    /// Install what is missing and build what is stale first.
+    pub(crate) build: bool,
+    /// Stop when standard input closes, so a supervising process that dies
+    /// takes the platform with it.
+    pub(crate) exit_on_stdin_eof: bool,
+}
+
+/// The resolved configuration of one local platform.
+#[derive(Debug)]
+struct Config {
+    port: u16,
+    state_dir: PathBuf,
+    vars: BTreeMap<&'static str, String>,
+    sandbox_port: u16,
+    inspector_port: u16,
+}
+
+pub(crate) fn run(options: &Options) -> Result<()> {
+    let started = Instant::now();
+    let tools = if options.build {
+        let tools = setup::ensure()?;
+        build::workers(&tools)?;
+        tools
+    } else {
+        setup::installed()?
+    };
+    let sandbox_bin = if options.build {
+        build::sandbox_server()?
+    } else {
+        build::sandbox_server_path()
+    };
+    for worker in WORKERS {
+        if !worker.entry().exists() {
+            bail!(
+                "{} is missing: run `cargo xtask build`",
+                worker.entry().display()
+            );
+        }
+    }
+    if !sandbox_bin.exists() {
+        bail!(
+            "{} is missing: run `cargo xtask build`",
+            sandbox_bin.display()
+        );
+    }
+
+    let config = Config::resolve()?;
+    let logs = config.state_dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let configs = config.write_wrangler_configs()?;
+    apply_migrations(&tools, &config, &configs[0])?;
+
+    let events = watch_for_stop(options.exit_on_stdin_eof)?;
+
+    let sandbox_token = config
+        .vars
+        .get("SANDBOX_TOKEN")
+        .cloned()
+        .unwrap_or_default();
+    let mut sandbox = Supervised::spawn(
+        "sandbox server",
+        std::process::Command::new(&sandbox_bin)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", config.sandbox_port))
+            .arg("--state-dir")
+            .arg(config.state_dir.join("sandbox"))
+            .env("OMA_SANDBOX_TOKEN", &sandbox_token),
+        &logs.join("sandbox.log"),
+        true,
+    )?;
+    wait_healthy(
+        &mut [&mut sandbox],
+        config.sandbox_port,
+        Duration::from_secs(30),
+    )
+    .context("the sandbox server did not become healthy")?;
+
+    let mut dev = wrangler::command(&tools);
+    dev.arg("dev");
+    for path in &configs {
+        dev.arg("-c").arg(path);
+    }
+    dev.args(["--ip", "127.0.0.1", "--port"])
+        .arg(config.port.to_string())
+        .arg("--inspector-port")
+        .arg(config.inspector_port.to_string())
+        .arg("--show-interactive-dev-session=false");
+    config.isolate(&mut dev);
+    let mut wrangler =
+        Supervised::spawn("wrangler dev", &mut dev, &logs.join("wrangler.log"), true)?;
+
+    wait_healthy(
+        &mut [&mut wrangler, &mut sandbox],
+        config.port,
+        READY_TIMEOUT,
+    )
+    .context("the platform did not become healthy")?;
+    let api_key = config.vars.get("API_KEY").cloned().unwrap_or_default();
+    println!(
+        "openma ready url=http://127.0.0.1:{} api_key={} state_dir={} startup_ms={}",
+        config.port,
+        api_key,
+        config.state_dir.display(),
+        started.elapsed().as_millis()
+    );
+    std::io::stdout().flush()?;
+
+    let outcome = supervise(&events, &mut [&mut wrangler, &mut sandbox]);
+    wrangler.stop();
+    sandbox.stop();
+    outcome
+}
+
+impl Config {
+    fn resolve() -> Result<Self> {
+        let root = paths::root();
+        let port = match std::env::var("PORT") {
+            Ok(p) => p
+                .parse()
+                .with_context(|| format!("PORT={p} is not a port"))?,
+            Err(_) => DEFAULT_PORT,
+        };
+        let state_dir = std::env::var_os("OMA_STATE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".wrangler/openma"));
+        std::fs::create_dir_all(&state_dir)
+            .with_context(|| format!("creating {}", state_dir.display()))?;
+        let state_dir = state_dir.canonicalize()?;
+
+        // API_KEY and PLATFORM_ROOT_SECRET: the environment wins; otherwise
+        // the git-ignored .dev.vars keeps the ones generated on first run.
+        let dev_vars_path = root.join(".dev.vars");
+        let mut dev_vars = read_env_file(&dev_vars_path);
+        let mut generated = false;
+        let mut persistent = |name: &'static str, make: fn() -> Result<String>| -> Result<String> {
+            if let Some(v) = env_nonempty(name) {
+                return Ok(v);
+            }
+            if let Some(v) = dev_vars.get(name).filter(|v| !v.is_empty()) {
+                return Ok(v.clone());
+            }
+            let v = make()?;
+            dev_vars.insert(name.to_owned(), v.clone());
+            generated = true;
+            Ok(v)
+        };
+        let api_key = persistent("API_KEY", || Ok(format!("sk-oma-dev-{}", random_hex(20)?)))?;
+        let root_secret = persistent("PLATFORM_ROOT_SECRET", || random_hex(32))?;
+        if generated {
+            write_env_file(
+                &dev_vars_path,
+                dev_vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?;
+            eprintln!("xtask: wrote generated API_KEY and PLATFORM_ROOT_SECRET to .dev.vars");
+        }
+
+        let mut vars = BTreeMap::new();
+        vars.insert("API_KEY", api_key);
+        vars.insert("PLATFORM_ROOT_SECRET", root_secret);
+        vars.insert(
+            "ANTHROPIC_API_KEY",
+            env_nonempty("ANTHROPIC_API_KEY").unwrap_or_default(),
+        );
+        vars.insert(
+            "ANTHROPIC_BASE_URL",
+            env_nonempty("ANTHROPIC_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+        );
+        vars.insert("OMA_ENVIRONMENT", "development".to_owned());
+        let sandbox_port = port_from_env("OMA_SANDBOX_PORT")?;
+        let inspector_port = port_from_env("OMA_INSPECTOR_PORT")?;
+        vars.insert("SANDBOX_URL", format!("http://127.0.0.1:{sandbox_port}"));
+        vars.insert("SANDBOX_TOKEN", random_hex(24)?);
+        Ok(Self {
+            port,
+            state_dir,
+            vars,
+            sandbox_port,
+            inspector_port,
+        })
+    }
+
+    /// Writes this instance's copies of the three wrangler configs, and the
+    /// `.dev.vars` beside them that every worker reads, into the state
+    /// directory. Wrangler keeps each worker's local data beside its config,
+    /// so all three share `<state>/wrangler/.wrangler/state`, and two
+    /// instances with different state directories never share anything.
+    /// Containers are left out: locally the sandbox server stands in.
+    fn write_wrangler_configs(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.state_dir.join("wrangler");
+        std::fs::create_dir_all(&dir)?;
+        let root = paths::root();
+        let mut written = Vec::new();
+        for worker in WORKERS {
+            let source = worker.config();
+            let text = std::fs::read_to_string(&source)
+                .with_context(|| format!("reading {}", source.display()))?;
+            let mut config =
+                jsonc::parse(&text).with_context(|| format!("parsing {}", source.display()))?;
+            let Some(object) = config.as_object_mut() else {
+                bail!("{} is not a JSON object", source.display());
+            };
+            for key in ["$schema", "env", "containers"] {
+                object.remove(key);
+            }
+            if let Some(main) = object.get("main").and_then(|m| m.as_str()) {
+                let absolute = root.join(main).to_string_lossy().into_owned();
+                object.insert("main".into(), absolute.into());
+            }
+            for db in object
+                .get_mut("d1_databases")
+                .and_then(|d| d.as_array_mut())
+                .into_iter()
+                .flatten()
+            {
+                if let Some(migrations) = db.get("migrations_dir").and_then(|m| m.as_str()) {
+                    db["migrations_dir"] =
+                        root.join(migrations).to_string_lossy().into_owned().into();
+                }
+            }
+            let path = dir.join(format!("wrangler-{}.json", worker.name));
+            std::fs::write(&path, serde_json::to_string_pretty(&config)?)?;
+            written.push(path);
+        }
+        write_env_file(
+            &dir.join(".dev.vars"),
+            self.vars.iter().map(|(k, v)| (*k, v.as_str())),
+        )?;
+        Ok(written)
+    }
+
+    /// Keeps wrangler's registry, logs and caches inside the state directory.
+    fn isolate(&self, cmd: &mut std::process::Command) {
+        cmd.env("WRANGLER_REGISTRY_PATH", self.state_dir.join("registry"))
+            .env("WRANGLER_LOG_PATH", self.state_dir.join("logs"))
+            .env("WRANGLER_CACHE_DIR", self.state_dir.join("cache"));
+    }
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn port_from_env(name: &str) -> Result<u16> {
+    match env_nonempty(name) {
+        Some(p) => p
+            .parse()
+            .with_context(|| format!("{name}={p} is not a port")),
+        None => proc::free_port(),
+    }
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .context("reading /dev/urandom")?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn read_env_file(path: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .map(|v| v.replace("\\\"", "\"").replace("\\\\", "\\"))
+                .unwrap_or_else(|| v.to_owned());
+            (k.trim().to_owned(), v)
+        })
+        .collect()
+}
+
+fn write_env_file<'a>(path: &Path, vars: impl Iterator<Item = (&'a str, &'a str)>) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut text = String::from("# Written by `cargo xtask dev`.\n");
+    for (key, value) in vars {
+        let plain = value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/+=@".contains(c));
+        if plain {
+            text.push_str(&format!("{key}={value}\n"));
+        } else {
+            let escaped = value
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            text.push_str(&format!("{key}=\"{escaped}\"\n"));
+        }
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Applies the D1 migrations to the local database, skipping the (slow)
+/// wrangler call when they are unchanged since the last apply to this state
+/// directory.
+fn apply_migrations(tools: &setup::Tools, config: &Config, main_config: &Path) -> Result<()> {
+    let dir = paths::root().join("migrations");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    names.sort();
+    let mut digest = String::new();
+    for path in &names {
+        digest.push_str(&path.to_string_lossy());
+        digest.push_str(&std::fs::read_to_string(path).unwrap_or_default());
+    }
+    // The stamp lives beside the database it describes, so removing the data
+    // removes the stamp too.
+    let data_dir = main_config
+        .parent()
+        .map(|d| d.join(".wrangler/state"))
+        .unwrap_or_else(|| config.state_dir.clone());
+    let stamp = data_dir.join("openma-migrations.applied");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(digest.as_str()) {
+        return Ok(());
+    }
+    let mut cmd = wrangler::command(tools);
+    cmd.args(["d1", "migrations", "apply", "DB", "--local", "-c"])
+        .arg(main_config);
+    config.isolate(&mut cmd);
+    let out = cmd
+        .output()
+        .context("could not run `wrangler d1 migrations apply --local`")?;
+    if !out.status.success() {
+        bail!(
+            "applying D1 migrations failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::create_dir_all(&data_dir)?;
+    std::fs::write(stamp, digest)?;
+    Ok(())
+}
+
+/// Why the platform should stop.
+#[derive(Debug)]
+enum Stop {
+    Signal(i32),
+    StdinClosed,
+}
+
+fn watch_for_stop(stdin_eof: bool) -> Result<mpsc::Receiver<Stop>> {
+    let (tx, rx) = mpsc::channel();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let signal_tx = tx.clone();
+    thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let _ = signal_tx.send(Stop::Signal(sig));
+        }
+    });
+    if stdin_eof {
+        thread::spawn(move || {
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            let _ = tx.send(Stop::StdinClosed);
+        });
+    }
+    Ok(rx)
+}
+
+/// Polls `GET /health` on `port` until it answers 200, failing early if a
+/// supervised child exits.
+fn wait_healthy(children: &mut [&mut Supervised], port: u16, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("no answer yet");
+    while Instant::now() < deadline {
+        for child in children.iter_mut() {
+            if let Some(status) = child.exited() {
+                bail!(
+                    "{} exited with {status} (its log is in the state directory)",
+                    child.name()
+                );
+            }
+        }
+        match http::get(port, "/health") {
+            Ok((200, _)) => return Ok(()),
+            Ok((status, body)) => last = format!("{status} {body}"),
+            Err(err) => last = err.to_string(),
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    bail!("timed out after {timeout:?}; last /health answer: {last}")
+}
+
+fn supervise(events: &mpsc::Receiver<Stop>, children: &mut [&mut Supervised]) -> Result<()> {
+    loop {
+        match events.recv_timeout(Duration::from_millis(250)) {
+            Ok(stop) => {
+                let why = match stop {
+                    Stop::Signal(sig) => format!("signal {sig}"),
+                    Stop::StdinClosed => "standard input closed".to_owned(),
+                };
+                eprintln!("xtask: stopping ({why})");
+                return Ok(());
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        for child in children.iter_mut() {
+            if let Some(status) = child.exited() {
+                bail!("{} exited unexpectedly with {status}", child.name());
+            }
+        }
+    }
+}
