@@ -1,1 +1,14 @@
-//! placeholder
+//! Black-box end-to-end testing for openma: start the real local platform
+//! (`cargo xtask dev`: wrangler dev with the three workers, D1, R2, KV,
+//! Durable Objects, and the sandbox server) on a free port with its own state
+//! directory, and a mock model server that speaks the Anthropic Messages API.
+//! Only the model provider is fake.
+
+pub mod mock;
+mod platform;
+
+pub use mock::MockModel;
+pub use mock::RecordedRequest;
+pub use mock::Reply;
+pub use platform::Platform;
+pub use platform::PlatformBuilder;

@@ -15,18 +15,14 @@ pub(crate) fn check(tools: &Tools) -> Result<()> {
     for worker in WORKERS {
         let outdir = paths::target_dir().join("deploy-check").join(worker.name);
         eprintln!("xtask: deploy dry-run for {}", worker.name);
-        proc::run(
-            wrangler::command(tools)
-                .args(["deploy", "--dry-run", "--outdir"])
-                .arg(&outdir)
-                .arg("-c")
-                .arg(worker.config()),
-        )?;
-        for env in ["staging"] {
+        // The top level (`--env=`) and every environment block.
+        for env in ["", "staging"] {
             proc::run(
                 wrangler::command(tools)
-                    .args(["deploy", "--dry-run", "--env", env, "--outdir"])
-                    .arg(outdir.join(env))
+                    .args(["deploy", "--dry-run"])
+                    .arg(format!("--env={env}"))
+                    .arg("--outdir")
+                    .arg(outdir.join(if env.is_empty() { "production" } else { env }))
                     .arg("-c")
                     .arg(worker.config()),
             )?;
@@ -39,9 +35,7 @@ pub(crate) fn check(tools: &Tools) -> Result<()> {
 /// integrations and the main worker, in that order.
 pub(crate) fn deploy(tools: &Tools, env: Option<&str>) -> Result<()> {
     let with_env = |cmd: &mut Command| {
-        if let Some(env) = env {
-            cmd.args(["--env", env]);
-        }
+        cmd.arg(format!("--env={}", env.unwrap_or_default()));
     };
     let main = WORKERS[0].config();
     let mut migrate = wrangler::command(tools);

@@ -411,9 +411,12 @@ fn watch_for_stop(stdin_eof: bool) -> Result<mpsc::Receiver<Stop>> {
 }
 
 /// Polls `GET /health` on `port` until it answers 200, failing early if a
-/// supervised child exits.
+/// supervised child exits, or if the server answers but stays unhealthy for
+/// longer than start-up can explain (a misconfiguration, not a slow start).
 fn wait_healthy(children: &mut [&mut Supervised], port: u16, timeout: Duration) -> Result<()> {
+    const UNHEALTHY_GRACE: Duration = Duration::from_secs(15);
     let deadline = Instant::now() + timeout;
+    let mut first_answer: Option<Instant> = None;
     let mut last = String::from("no answer yet");
     while Instant::now() < deadline {
         for child in children.iter_mut() {
@@ -426,7 +429,13 @@ fn wait_healthy(children: &mut [&mut Supervised], port: u16, timeout: Duration) 
         }
         match http::get(port, "/health") {
             Ok((200, _)) => return Ok(()),
-            Ok((status, body)) => last = format!("{status} {body}"),
+            Ok((status, body)) => {
+                last = format!("{status} {body}");
+                let since = *first_answer.get_or_insert_with(Instant::now);
+                if since.elapsed() > UNHEALTHY_GRACE {
+                    bail!("/health stayed unhealthy for {UNHEALTHY_GRACE:?}: {last}");
+                }
+            }
             Err(err) => last = err.to_string(),
         }
         thread::sleep(Duration::from_millis(100));

@@ -179,3 +179,36 @@ pub async fn probe_service(env: &Env, binding: &str, path: &str) -> Check {
     })
     .await
 }
+
+/// The smallest accepted `PLATFORM_ROOT_SECRET`, in characters.
+pub const MIN_ROOT_SECRET_LEN: usize = 32;
+
+/// Checks the worker's required secrets and variables without revealing
+/// them: each named secret must be set, and `PLATFORM_ROOT_SECRET` must be
+/// long enough to derive keys from.
+pub async fn probe_config(env: &Env, required: &[&str]) -> Check {
+    Check::probe(async {
+        let mut problems = Vec::new();
+        for name in required {
+            let value = env
+                .secret(name)
+                .map(|s| s.to_string())
+                .or_else(|_| env.var(name).map(|v| v.to_string()))
+                .unwrap_or_default();
+            if value.is_empty() {
+                problems.push(format!("{name} is not set"));
+            } else if *name == "PLATFORM_ROOT_SECRET" && value.chars().count() < MIN_ROOT_SECRET_LEN {
+                problems.push(format!(
+                    "PLATFORM_ROOT_SECRET is too short ({} characters; at least {MIN_ROOT_SECRET_LEN} required)",
+                    value.chars().count()
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(None)
+        } else {
+            Err(problems.join("; "))
+        }
+    })
+    .await
+}

@@ -37,7 +37,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 }
 
 async fn health(env: &Env) -> Result<Response> {
-    let (d1, kv, blobs, session_do, sandbox) = futures_util::join!(
+    let (config, d1, kv, blobs, session_do, sandbox) = futures_util::join!(
+        openma_cloudflare::probe_config(env, &["PLATFORM_ROOT_SECRET", "ANTHROPIC_BASE_URL"]),
         openma_cloudflare::probe_d1(env, "DB"),
         openma_cloudflare::probe_kv(env, "CONFIG"),
         openma_cloudflare::probe_r2(env, "BLOBS"),
@@ -48,6 +49,7 @@ async fn health(env: &Env) -> Result<Response> {
     report.add("d1", d1);
     report.add("kv", kv);
     report.add("r2_blobs", blobs);
+    report.add("config", config);
     report.add("session_do", session_do);
     report.add("sandbox", sandbox);
     report.into_response()

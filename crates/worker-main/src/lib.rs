@@ -38,7 +38,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 /// Exercises every backend this worker depends on, and the agent and
 /// integrations workers' own health through their service bindings.
 async fn health(env: &Env) -> Result<Response> {
-    let (d1, kv, files, blobs, agent, integrations) = futures_util::join!(
+    let (config, d1, kv, files, blobs, agent, integrations) = futures_util::join!(
+        openma_cloudflare::probe_config(env, &["API_KEY", "PLATFORM_ROOT_SECRET"]),
         openma_cloudflare::probe_d1(env, "DB"),
         openma_cloudflare::probe_kv(env, "CONFIG"),
         openma_cloudflare::probe_r2(env, "FILES"),
@@ -51,6 +52,7 @@ async fn health(env: &Env) -> Result<Response> {
     report.add("kv", kv);
     report.add("r2_files", files);
     report.add("r2_blobs", blobs);
+    report.add("config", config);
     report.add("agent", agent);
     report.add("integrations", integrations);
     report.into_response()

@@ -1,0 +1,219 @@
+//! Starting and stopping the real local platform.
+
+use std::io::BufRead;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::Child;
+use std::process::ChildStdin;
+use std::process::Command;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context;
+use anyhow::Result;
+use anyhow::bail;
+use nix::sys::signal::Signal;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Options for a platform instance.
+#[derive(Debug, Default)]
+pub struct PlatformBuilder {
+    env: Vec<(String, String)>,
+}
+
+impl PlatformBuilder {
+    /// Sets an environment variable for `cargo xtask dev` (for example
+    /// `ANTHROPIC_BASE_URL` to a [`crate::MockModel`]).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Starts the platform and waits for its `ready` line. Fails with the
+    /// platform's output if it does not become ready.
+    pub fn start(self) -> Result<Platform> {
+        let state = tempfile::Builder::new()
+            .prefix("openma-e2e-")
+            .tempdir()
+            .context("creating a state directory")?;
+        let port = free_port()?;
+        let api_key = format!("sk-oma-test-{}", random_hex(16)?);
+        let mut cmd = Command::new(xtask_bin()?);
+        cmd.args(["dev", "--no-build", "--exit-on-stdin-eof"])
+            .env("PORT", port.to_string())
+            .env("OMA_STATE_DIR", state.path())
+            .env("API_KEY", &api_key)
+            .env("PLATFORM_ROOT_SECRET", random_hex(32)?)
+            .env("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
+            .env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
+        let mut child = cmd.spawn().context("starting `xtask dev`")?;
+        let stdin = child.stdin.take();
+        let output = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        if let Some(stdout) = child.stdout.take() {
+            collect(stdout, Arc::clone(&output), Some(ready_tx));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            collect(stderr, Arc::clone(&output), None);
+        }
+        let mut platform = Platform {
+            child,
+            stdin,
+            output,
+            base_url: format!("http://127.0.0.1:{port}"),
+            api_key,
+            state_dir: state.path().to_path_buf(),
+            _state: state,
+        };
+        match ready_rx.recv_timeout(START_TIMEOUT) {
+            Ok(line) if line.contains(&platform.base_url) => Ok(platform),
+            Ok(line) => bail!("unexpected ready line: {line}"),
+            Err(_) => {
+                platform.stop();
+                bail!(
+                    "the platform did not become ready; its output:\n{}",
+                    platform.output()
+                )
+            }
+        }
+    }
+}
+
+/// A running local platform. Dropping it stops every process it started.
+#[derive(Debug)]
+pub struct Platform {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    output: Arc<Mutex<String>>,
+    base_url: String,
+    api_key: String,
+    state_dir: PathBuf,
+    _state: tempfile::TempDir,
+}
+
+impl Platform {
+    /// Options for a new platform.
+    pub fn builder() -> PlatformBuilder {
+        PlatformBuilder::default()
+    }
+
+    /// Starts a platform with default options.
+    pub fn start() -> Result<Self> {
+        Self::builder().start()
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The operator's API key for tenant `default`.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// Where this instance keeps all its state.
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
+    }
+
+    /// `base_url` joined with `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Everything the platform printed so far (build, wrangler and worker
+    /// logs), for assertions and failure messages.
+    pub fn output(&self) -> String {
+        self.output.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Stops the platform: closes its standard input and signals it, then
+    /// waits for `xtask dev` to stop the processes it started.
+    pub fn stop(&mut self) {
+        self.stdin.take();
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        for _ in 0..200 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether `xtask dev` has exited.
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn collect(
+    stream: impl std::io::Read + Send + 'static,
+    output: Arc<Mutex<String>>,
+    ready: Option<mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(ready) = &ready {
+                if line.starts_with("openma ready ") {
+                    let _ = ready.send(line.clone());
+                }
+            }
+            if let Ok(mut out) = output.lock() {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    });
+}
+
+/// The `xtask` binary: `OMA_XTASK_BIN` (set by `cargo xtask test`), or the
+/// workspace's debug build.
+fn xtask_bin() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("OMA_XTASK_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/xtask");
+    if !path.exists() {
+        bail!(
+            "{} is missing: run the end-to-end tests through `cargo xtask test`, or `cargo xtask build` first",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,3 @@
+//! End-to-end tests: one binary, the suites in `suite/`.
+
+mod suite;
