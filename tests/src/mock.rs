@@ -464,10 +464,10 @@ async fn messages(
             retry_after,
         } => {
             let mut resp = json_response(status, &error_body(&error_type, "scripted error"));
-            if let Some(secs) = retry_after {
-                if let Ok(value) = secs.to_string().parse() {
-                    resp.headers_mut().insert("retry-after", value);
-                }
+            if let Some(secs) = retry_after
+                && let Ok(value) = secs.to_string().parse()
+            {
+                resp.headers_mut().insert("retry-after", value);
             }
             return resp;
         }

@@ -177,10 +177,10 @@ fn collect(
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
-            if let Some(ready) = &ready {
-                if line.starts_with("openma ready ") {
-                    let _ = ready.send(line.clone());
-                }
+            if let Some(ready) = &ready
+                && line.starts_with("openma ready ")
+            {
+                let _ = ready.send(line.clone());
             }
             if let Ok(mut out) = output.lock() {
                 out.push_str(&line);

@@ -156,10 +156,11 @@ fn source_dirs(package: &str, metadata: &Value) -> BTreeSet<PathBuf> {
             continue;
         }
         for dep in pkg["dependencies"].as_array().into_iter().flatten() {
-            if dep["path"].is_string() && dep["kind"].is_null() {
-                if let Some(dep_name) = dep["name"].as_str() {
-                    pending.push(dep_name.to_owned());
-                }
+            if let Some(dep_name) = dep["name"].as_str()
+                && dep["path"].is_string()
+                && dep["kind"].is_null()
+            {
+                pending.push(dep_name.to_owned());
             }
         }
     }

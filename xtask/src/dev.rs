@@ -21,8 +21,8 @@ use signal_hook::consts::SIGTERM;
 
 use crate::build;
 use crate::build::WORKERS;
+use crate::configs;
 use crate::http;
-use crate::jsonc;
 use crate::paths;
 use crate::proc;
 use crate::proc::Supervised;
@@ -113,7 +113,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     )
     .context("the sandbox server did not become healthy")?;
 
-    let mut dev = wrangler::command(&tools);
+    let mut dev = wrangler::offline(&tools);
     dev.arg("dev");
     for path in &configs {
         dev.arg("-c").arg(path);
@@ -225,39 +225,13 @@ impl Config {
     /// Containers are left out: locally the sandbox server stands in.
     fn write_wrangler_configs(&self) -> Result<Vec<PathBuf>> {
         let dir = self.state_dir.join("wrangler");
-        std::fs::create_dir_all(&dir)?;
-        let root = paths::root();
         let mut written = Vec::new();
         for worker in WORKERS {
-            let source = worker.config();
-            let text = std::fs::read_to_string(&source)
-                .with_context(|| format!("reading {}", source.display()))?;
-            let mut config =
-                jsonc::parse(&text).with_context(|| format!("parsing {}", source.display()))?;
-            let Some(object) = config.as_object_mut() else {
-                bail!("{} is not a JSON object", source.display());
-            };
-            for key in ["$schema", "env", "containers"] {
-                object.remove(key);
-            }
-            if let Some(main) = object.get("main").and_then(|m| m.as_str()) {
-                let absolute = root.join(main).to_string_lossy().into_owned();
-                object.insert("main".into(), absolute.into());
-            }
-            for db in object
-                .get_mut("d1_databases")
-                .and_then(|d| d.as_array_mut())
-                .into_iter()
-                .flatten()
-            {
-                if let Some(migrations) = db.get("migrations_dir").and_then(|m| m.as_str()) {
-                    db["migrations_dir"] =
-                        root.join(migrations).to_string_lossy().into_owned().into();
+            written.push(configs::derive(worker, &dir, |block| {
+                for key in ["env", "containers"] {
+                    block.remove(key);
                 }
-            }
-            let path = dir.join(format!("wrangler-{}.json", worker.name));
-            std::fs::write(&path, serde_json::to_string_pretty(&config)?)?;
-            written.push(path);
+            })?);
         }
         write_env_file(
             &dir.join(".dev.vars"),
@@ -364,7 +338,7 @@ fn apply_migrations(tools: &setup::Tools, config: &Config, main_config: &Path) -
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(digest.as_str()) {
         return Ok(());
     }
-    let mut cmd = wrangler::command(tools);
+    let mut cmd = wrangler::offline(tools);
     cmd.args(["d1", "migrations", "apply", "DB", "--local", "-c"])
         .arg(main_config);
     config.isolate(&mut cmd);

@@ -3,6 +3,7 @@
 //! and is installed on first use.
 
 mod build;
+mod configs;
 mod deploy;
 mod dev;
 mod http;
@@ -31,6 +32,8 @@ commands:
   deploy-check   `wrangler deploy --dry-run` for the three workers, offline
   deploy         apply D1 migrations remotely and deploy agent, integrations, main
                    --env <name>          a wrangler environment, e.g. staging
+                   --first               the first deploy to an account: break the
+                                         main <-> integrations binding cycle
 
 environment (dev): PORT, API_KEY, PLATFORM_ROOT_SECRET, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL,
   OMA_STATE_DIR, OMA_SANDBOX_PORT, OMA_INSPECTOR_PORT";
@@ -78,7 +81,7 @@ fn run(args: &[String]) -> Result<()> {
         "deploy" => {
             let tools = setup::ensure()?;
             build::workers(&tools)?;
-            deploy::deploy(&tools, value("--env").as_deref())
+            deploy::deploy(&tools, value("--env").as_deref(), flag("--first"))
         }
         "help" | "--help" | "-h" => {
             println!("{USAGE}");

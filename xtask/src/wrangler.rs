@@ -1,20 +1,26 @@
-//! Running wrangler offline and quietly.
+//! Running wrangler.
 
 use std::process::Command;
 
 use crate::paths;
 use crate::setup::Tools;
 
-/// `node node_modules/wrangler/bin/wrangler.js <args>`, with telemetry, update
-/// checks and `Request.cf` downloads turned off so that nothing leaves the
-/// machine.
-pub(crate) fn command(tools: &Tools) -> Command {
+/// `node node_modules/wrangler/bin/wrangler.js`, with telemetry and error
+/// reports off.
+pub(crate) fn remote(tools: &Tools) -> Command {
     let mut cmd = Command::new("node");
     cmd.arg(&tools.wrangler)
         .current_dir(paths::root())
-        .env("CI", "true")
         .env("WRANGLER_SEND_METRICS", "false")
-        .env("WRANGLER_SEND_ERROR_REPORTS", "false")
+        .env("WRANGLER_SEND_ERROR_REPORTS", "false");
+    cmd
+}
+
+/// Wrangler for local work: additionally non-interactive, with no update
+/// check and no `Request.cf` download, so that nothing leaves the machine.
+pub(crate) fn offline(tools: &Tools) -> Command {
+    let mut cmd = remote(tools);
+    cmd.env("CI", "true")
         .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
         .env("WRANGLER_HIDE_BANNER", "true")
         .env("NO_COLOR", "1");
