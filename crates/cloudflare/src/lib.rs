@@ -5,6 +5,8 @@
 //! `worker`; domain logic belongs in `openma-core`, not here.
 
 mod health;
+pub mod ids;
+mod query;
 mod response;
 
 pub use health::Check;
@@ -15,5 +17,7 @@ pub use health::probe_d1;
 pub use health::probe_kv;
 pub use health::probe_r2;
 pub use health::probe_service;
+pub use query::percent_decode;
+pub use query::query_pairs;
 pub use response::json;
 pub use response::now_ms;

@@ -2,58 +2,82 @@
 //! the control plane, and forwards session traffic to the agent worker and
 //! webhooks to the integrations worker over service bindings.
 
-use openma_cloudflare::HealthReport;
+mod auth;
+mod error;
+mod handlers;
+mod request;
+mod route;
+mod store;
+
+use serde_json::Value;
 use worker::Context;
 use worker::Env;
-use worker::Method;
 use worker::Request;
 use worker::Response;
 use worker::Result;
 use worker::event;
 
+use crate::error::ApiError;
+use crate::error::ApiResult;
+use crate::request::Query;
+use crate::route::Route;
+
 const WORKER: &str = "openma-main";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let path = req.path();
-    match (req.method(), path.as_str()) {
-        (Method::Get, "/health") => health(&env).await,
-        (Method::Get, "/health/live") => openma_cloudflare::json(
-            200,
-            &serde_json::json!({"status": "ok", "worker": WORKER, "version": openma_core::VERSION}),
-        ),
-        (_, p) if p.starts_with("/integrations/") => {
-            env.service("INTEGRATIONS")?.fetch_request(req).await
-        }
-        _ => openma_cloudflare::json(
-            404,
-            &serde_json::json!({
-                "type": "error",
-                "error": {"type": "not_found_error", "message": format!("no route for {path}")},
-            }),
-        ),
+    let route = Route::parse(&req.method(), &req.path());
+    if route == Some(Route::Integrations) {
+        // Webhooks pass through untouched: their signatures cover the bytes.
+        return env.service("INTEGRATIONS")?.fetch_request(req).await;
     }
+    let request_id = match openma_cloudflare::ids::mint_id("req_", request::now().0.unsigned_abs())
+    {
+        Ok(id) => id,
+        Err(_) => "req_unavailable".to_owned(),
+    };
+    let outcome = match route {
+        Some(route) => dispatch(route, req, &env).await,
+        None => Err(ApiError::new(
+            openma_core::wire::ApiErrorType::NotFoundError,
+            format!("no route for {} {}", req.method(), req.path()),
+        )),
+    };
+    let mut resp = match outcome {
+        Ok(resp) => resp,
+        Err(err) => err.into_response(&request_id)?,
+    };
+    resp.headers_mut().set("request-id", &request_id)?;
+    Ok(resp)
 }
 
-/// Exercises every backend this worker depends on, and the agent and
-/// integrations workers' own health through their service bindings.
-async fn health(env: &Env) -> Result<Response> {
-    let (config, d1, kv, files, blobs, agent, integrations) = futures_util::join!(
-        openma_cloudflare::probe_config(env, &["API_KEY", "PLATFORM_ROOT_SECRET"]),
-        openma_cloudflare::probe_d1(env, "DB"),
-        openma_cloudflare::probe_kv(env, "CONFIG"),
-        openma_cloudflare::probe_r2(env, "FILES"),
-        openma_cloudflare::probe_r2(env, "BLOBS"),
-        openma_cloudflare::probe_service(env, "AGENT", "/health"),
-        openma_cloudflare::probe_service(env, "INTEGRATIONS", "/health"),
-    );
-    let mut report = HealthReport::new(WORKER);
-    report.add("d1", d1);
-    report.add("kv", kv);
-    report.add("r2_files", files);
-    report.add("r2_blobs", blobs);
-    report.add("config", config);
-    report.add("agent", agent);
-    report.add("integrations", integrations);
-    report.into_response()
+async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Response> {
+    let caller = if route.authenticated() {
+        Some(auth::authenticate(&req, env).await?)
+    } else {
+        None
+    };
+    let json = |value: Value| openma_cloudflare::json(200, &value).map_err(ApiError::from);
+    match (route, caller) {
+        (Route::Health, _) => Ok(handlers::health::deep(env).await?),
+        (Route::HealthLive, _) => Ok(handlers::health::live()?),
+        (Route::Integrations, _) => Err(ApiError::invalid("integrations are forwarded")),
+        (Route::CreateTenant, Some(caller)) => {
+            let body = request::json_body(&mut req).await?;
+            json(handlers::tenants::create(env, &caller, &body).await?)
+        }
+        (Route::CreateApiKey, Some(caller)) => {
+            let body = request::json_body(&mut req).await?;
+            json(handlers::api_keys::create(env, &caller, &body).await?)
+        }
+        (Route::ListApiKeys, Some(caller)) => {
+            json(handlers::api_keys::list(env, &caller, &Query::of(&req)).await?)
+        }
+        (Route::DeleteApiKey(id), Some(caller)) => {
+            json(handlers::api_keys::delete(env, &caller, &id).await?)
+        }
+        (_, None) => Err(ApiError::internal(
+            "an authenticated route without a caller",
+        )),
+    }
 }

@@ -1,2 +1,3 @@
+mod auth;
 mod health;
 mod mock_model;

@@ -1,0 +1,69 @@
+//! Who is calling: the operator's bootstrap key (`API_KEY`, tenant
+//! `default`) or a tenant's API key, stored as a SHA-256 digest.
+
+use openma_cloudflare::ids::constant_time_eq;
+use openma_cloudflare::ids::sha256_hex;
+use openma_core::wire::ApiErrorType;
+use worker::Env;
+use worker::Request;
+
+use crate::error::ApiError;
+use crate::error::ApiResult;
+use crate::store;
+
+/// The tenant the bootstrap key belongs to.
+pub(crate) const DEFAULT_TENANT: &str = "default";
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// Every query is scoped by this.
+    pub(crate) tenant_id: String,
+    /// Whether this is the operator's bootstrap key.
+    pub(crate) operator: bool,
+}
+
+/// The key a request presents: `x-api-key`, or `Authorization: Bearer`.
+fn presented_key(req: &Request) -> Option<String> {
+    let headers = req.headers();
+    if let Ok(Some(key)) = headers.get("x-api-key") {
+        let key = key.trim().to_owned();
+        if !key.is_empty() {
+            return Some(key);
+        }
+    }
+    let auth = headers.get("authorization").ok().flatten()?;
+    let (scheme, token) = auth.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+/// Authenticates the request.
+pub(crate) async fn authenticate(req: &Request, env: &Env) -> ApiResult<Caller> {
+    let Some(key) = presented_key(req) else {
+        return Err(ApiError::new(
+            ApiErrorType::AuthenticationError,
+            "missing API key: send it as x-api-key or Authorization: Bearer",
+        ));
+    };
+    let digest = sha256_hex(key.as_bytes());
+    if let Ok(operator) = env.secret("API_KEY").map(|s| s.to_string())
+        && !operator.is_empty()
+        && constant_time_eq(&sha256_hex(operator.as_bytes()), &digest)
+    {
+        return Ok(Caller {
+            tenant_id: DEFAULT_TENANT.to_owned(),
+            operator: true,
+        });
+    }
+    match store::api_keys::find_active(env, &digest).await? {
+        Some(found) => Ok(Caller {
+            tenant_id: found.tenant_id,
+            operator: false,
+        }),
+        None => Err(ApiError::new(
+            ApiErrorType::AuthenticationError,
+            "invalid API key",
+        )),
+    }
+}

@@ -1,0 +1,75 @@
+//! The one place where failures become HTTP responses: the API's error
+//! envelope, the `request-id` header and `x-should-retry` for conflicts.
+
+use openma_core::wire::ApiErrorEnvelope;
+use openma_core::wire::ApiErrorType;
+use openma_core::wire::ValidationError;
+
+/// A request failure, as the client will see it.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub(crate) kind: ApiErrorType,
+    pub(crate) message: String,
+    /// `error.details.error_code`, where the SDK knows a specific code.
+    pub(crate) code: Option<&'static str>,
+}
+
+impl ApiError {
+    pub(crate) fn new(kind: ApiErrorType, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ApiErrorType::InvalidRequestError, message)
+    }
+
+    pub(crate) fn not_found(what: &str, id: &str) -> Self {
+        Self::new(
+            ApiErrorType::NotFoundError,
+            format!("{what} {id} not found"),
+        )
+    }
+
+    /// A failure of the platform itself. The cause is logged, never sent:
+    /// it may name internals.
+    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"level": "error", "event": "internal_error", "cause": cause.to_string()})
+        );
+        Self::new(ApiErrorType::ApiError, "internal error")
+    }
+
+    /// The response, carrying `request_id`.
+    pub(crate) fn into_response(self, request_id: &str) -> worker::Result<worker::Response> {
+        let mut envelope = ApiErrorEnvelope::new(self.kind, self.message, request_id);
+        if let Some(code) = self.code {
+            envelope = envelope.with_error_code(code);
+        }
+        let mut resp = openma_cloudflare::json(self.kind.status(), &envelope)?;
+        // The SDKs retry 409s by default; a real conflict must not be retried.
+        if !self.kind.should_retry() {
+            resp.headers_mut().set("x-should-retry", "false")?;
+        }
+        Ok(resp)
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(err: ValidationError) -> Self {
+        Self::invalid(err.to_string())
+    }
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(err: worker::Error) -> Self {
+        Self::internal(err)
+    }
+}
+
+/// A handler's result.
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,102 @@
+//! `/v1/api_keys`: a tenant's keys. A key is shown once, at creation.
+
+use openma_cloudflare::ids::sha256_hex;
+use openma_core::wire::Page;
+use openma_core::wire::PageCursor;
+use openma_core::wire::page::Order;
+use serde_json::Value;
+use serde_json::json;
+use worker::Env;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::error::ApiResult;
+use crate::request::Query;
+use crate::request::now;
+use crate::store;
+use crate::store::api_keys::ApiKeyRow;
+
+/// Key prefix; the rest is 32 random bytes, base64url.
+const KEY_PREFIX: &str = "sk-oma-";
+
+fn object(row: &ApiKeyRow) -> Value {
+    json!({
+        "type": "api_key",
+        "id": row.id,
+        "name": row.name,
+        "key_hint": row.key_hint,
+        "created_at": row.created_at,
+    })
+}
+
+/// Mints, stores (as a digest) and returns a new key for `tenant_id`; the
+/// returned object is the only place the key ever appears.
+pub(crate) async fn issue(env: &Env, tenant_id: &str, name: Option<String>) -> ApiResult<Value> {
+    let now = now();
+    let key = openma_cloudflare::ids::random_token(KEY_PREFIX).map_err(ApiError::internal)?;
+    let hint: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let row = ApiKeyRow {
+        id: openma_cloudflare::ids::mint_id("apikey_", now.0.unsigned_abs())
+            .map_err(ApiError::internal)?,
+        tenant_id: tenant_id.to_owned(),
+        name,
+        key_hint: Some(hint),
+        created_at: now.to_rfc3339(),
+    };
+    store::api_keys::insert(env, &row, &sha256_hex(key.as_bytes())).await?;
+    let mut value = object(&row);
+    value["key"] = Value::String(key);
+    Ok(value)
+}
+
+pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Value> {
+    let name = match body.get("name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) if name.chars().count() <= 256 => Some(name.clone()),
+        Some(Value::String(_)) => return Err(ApiError::invalid("name: at most 256 characters")),
+        Some(_) => return Err(ApiError::invalid("name: expected a string")),
+    };
+    issue(env, &caller.tenant_id, name).await
+}
+
+pub(crate) async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult<Value> {
+    let limit = query.limit(20, 100)?;
+    let after = match query.get("page") {
+        Some(page) => PageCursor::decode(page, Order::Asc)?.after,
+        None => String::new(),
+    };
+    let mut rows = store::api_keys::list(env, &caller.tenant_id, &after, limit + 1).await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_page = match (more, rows.last()) {
+        (true, Some(last)) => Some(
+            PageCursor {
+                order: Order::Asc,
+                after: last.id.clone(),
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    let page = Page {
+        data: rows.iter().map(object).collect::<Vec<_>>(),
+        next_page,
+        prev_page: None,
+    };
+    serde_json::to_value(page).map_err(ApiError::internal)
+}
+
+pub(crate) async fn delete(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {
+    if store::api_keys::revoke(env, &caller.tenant_id, id, &now().to_rfc3339()).await? {
+        Ok(json!({"id": id, "type": "api_key_deleted"}))
+    } else {
+        Err(ApiError::not_found("api key", id))
+    }
+}

@@ -1,0 +1,83 @@
+//! Reading requests: JSON bodies within the size limit, query parameters,
+//! and the clock.
+
+use openma_core::wire::ApiErrorType;
+use openma_core::wire::Timestamp;
+use serde_json::Value;
+use worker::Request;
+
+use crate::error::ApiError;
+use crate::error::ApiResult;
+
+/// The largest request body accepted (the Managed Agents API's limit).
+pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The request's JSON body; an empty body reads as `{}`.
+pub(crate) async fn json_body(req: &mut Request) -> ApiResult<Value> {
+    if let Ok(Some(length)) = req.headers().get("content-length")
+        && length
+            .trim()
+            .parse::<usize>()
+            .is_ok_and(|n| n > MAX_BODY_BYTES)
+    {
+        return Err(too_large());
+    }
+    let bytes = req.bytes().await?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("the request body must be a JSON object"));
+    }
+    Ok(value)
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        ApiErrorType::RequestTooLarge,
+        format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// The decoded query parameters of a request.
+#[derive(Debug, Default)]
+pub(crate) struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub(crate) fn of(req: &Request) -> Self {
+        Self(openma_cloudflare::query_pairs(&req.inner().url()))
+    }
+
+    /// The last value of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `limit`: an integer in `1..=max`, `default` when absent.
+    pub(crate) fn limit(&self, default: usize, max: usize) -> ApiResult<usize> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid(format!("limit: expected an integer between 1 and {max}"))
+                }),
+        }
+    }
+}
+
+/// Now, from the runtime's clock.
+pub(crate) fn now() -> Timestamp {
+    Timestamp(openma_cloudflare::now_ms() as i64)
+}

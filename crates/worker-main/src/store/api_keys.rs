@@ -1,0 +1,85 @@
+//! API keys, stored as SHA-256 digests; the key itself is shown once.
+
+use serde::Deserialize;
+use serde::Serialize;
+use worker::Env;
+
+use super::Param;
+
+/// A stored key (never the key itself).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ApiKeyRow {
+    pub(crate) id: String,
+    pub(crate) tenant_id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) key_hint: Option<String>,
+    pub(crate) created_at: String,
+}
+
+/// The active key with this digest.
+pub(crate) async fn find_active(env: &Env, key_hash: &str) -> worker::Result<Option<ApiKeyRow>> {
+    super::first(
+        env,
+        "SELECT id, tenant_id, name, key_hint, created_at FROM api_keys
+         WHERE key_hash = ?1 AND revoked_at IS NULL",
+        &[Param::from(key_hash)],
+    )
+    .await
+}
+
+/// Stores a new key.
+pub(crate) async fn insert(env: &Env, row: &ApiKeyRow, key_hash: &str) -> worker::Result<()> {
+    super::run(
+        env,
+        "INSERT INTO api_keys (id, tenant_id, name, key_hash, key_hint, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[
+            Param::from(row.id.as_str()),
+            Param::from(row.tenant_id.as_str()),
+            Param::from(row.name.clone()),
+            Param::from(key_hash),
+            Param::from(row.key_hint.clone()),
+            Param::from(row.created_at.as_str()),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Up to `limit` active keys of a tenant with ids after `after`, oldest first.
+pub(crate) async fn list(
+    env: &Env,
+    tenant_id: &str,
+    after: &str,
+    limit: usize,
+) -> worker::Result<Vec<ApiKeyRow>> {
+    super::all(
+        env,
+        "SELECT id, tenant_id, name, key_hint, created_at FROM api_keys
+         WHERE tenant_id = ?1 AND revoked_at IS NULL AND id > ?2
+         ORDER BY id LIMIT ?3",
+        &[
+            Param::from(tenant_id),
+            Param::from(after),
+            Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
+        ],
+    )
+    .await
+}
+
+/// Revokes a tenant's active key; `false` if there is none with that id.
+pub(crate) async fn revoke(
+    env: &Env,
+    tenant_id: &str,
+    id: &str,
+    now: &str,
+) -> worker::Result<bool> {
+    let changed = super::run(
+        env,
+        "UPDATE api_keys SET revoked_at = ?3
+         WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+        &[Param::from(tenant_id), Param::from(id), Param::from(now)],
+    )
+    .await?;
+    Ok(changed > 0)
+}
