@@ -1,2 +1,438 @@
 //! Egress policy: which hosts a sandbox may reach, and which vault secret
 //! placeholders are substituted for which hosts.
+//!
+//! Pure and runtime-free: the local egress proxy in the sandbox server and the
+//! production outbound handler both decide with this code.
+//!
+//! - [`NetworkingPolicy`] is the environment's `config.networking` (api-reference §3.2).
+//! - [`EgressPolicy::decide`] says whether a host may be reached, and why not.
+//! - [`SecretInjector`] substitutes `environment_variable` credential
+//!   placeholders (api-reference §7) in headers and bodies, only for the
+//!   credential's allowed hosts and only in its enabled locations.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Registry hosts reachable under `limited` networking when
+/// `allow_package_managers` is set (apt, pip, npm, cargo, gem, go).
+pub const PACKAGE_MANAGER_HOSTS: &[&str] = &[
+    // Debian and Ubuntu apt
+    "deb.debian.org",
+    "security.debian.org",
+    "archive.ubuntu.com",
+    "security.ubuntu.com",
+    "ports.ubuntu.com",
+    // Python
+    "pypi.org",
+    "files.pythonhosted.org",
+    "pypi.python.org",
+    // JavaScript
+    "registry.npmjs.org",
+    "registry.yarnpkg.com",
+    // Rust
+    "crates.io",
+    "index.crates.io",
+    "static.crates.io",
+    "static.rust-lang.org",
+    // Ruby
+    "rubygems.org",
+    "index.rubygems.org",
+    // Go
+    "proxy.golang.org",
+    "sum.golang.org",
+    "storage.googleapis.com",
+];
+
+/// Secrets shorter than this are not redacted from text: replacing every
+/// occurrence of a two-letter "secret" would garble all output while hiding
+/// nothing worth hiding.
+pub const MIN_REDACTED_SECRET_LEN: usize = 6;
+
+/// Prefix of every opaque secret placeholder the sandbox hands to processes.
+pub const PLACEHOLDER_PREFIX: &str = "oma_ph_";
+
+/// The environment's network policy (`config.networking`, api-reference §3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NetworkingPolicy {
+    /// Any host may be reached.
+    #[default]
+    Unrestricted,
+    /// Only the listed hosts, plus package registries and MCP servers when enabled.
+    Limited {
+        /// Exact hosts, IPv4 addresses or `*.` wildcards (`*.a.com` does not match `a.com`).
+        #[serde(default)]
+        allowed_hosts: Vec<String>,
+        /// Whether the agent's MCP server hosts are reachable.
+        #[serde(default)]
+        allow_mcp_servers: bool,
+        /// Whether [`PACKAGE_MANAGER_HOSTS`] are reachable.
+        #[serde(default)]
+        allow_package_managers: bool,
+    },
+}
+
+impl NetworkingPolicy {
+    /// The policy's wire name (`unrestricted` or `limited`), used in denial messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unrestricted => "unrestricted",
+            Self::Limited { .. } => "limited",
+        }
+    }
+}
+
+/// A session's complete egress policy: the environment networking plus the
+/// hosts of the agent's MCP servers (reachable when `allow_mcp_servers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct EgressPolicy {
+    /// The environment's networking configuration.
+    #[serde(default)]
+    pub networking: NetworkingPolicy,
+    /// Hosts of the agent's MCP servers.
+    #[serde(default)]
+    pub mcp_server_hosts: Vec<String>,
+}
+
+/// Why a host was allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllowReason {
+    /// The policy is `unrestricted`.
+    Unrestricted,
+    /// The host matched `allowed_hosts`.
+    AllowedHost,
+    /// The host is a package registry and `allow_package_managers` is set.
+    PackageManager,
+    /// The host is an MCP server's and `allow_mcp_servers` is set.
+    McpServer,
+}
+
+/// A refusal, with enough detail to tell the sandboxed process what denied it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The normalised host that was refused.
+    pub host: String,
+    /// The name of the policy that refused it (`limited`, or `invalid_host`).
+    pub policy: &'static str,
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.policy == "invalid_host" {
+            write!(f, "egress denied: `{}` is not a valid host name", self.host)
+        } else {
+            write!(
+                f,
+                "egress denied by the environment's networking policy `{}`: host `{}` is not in allowed_hosts (nor an enabled package-manager or MCP server host)",
+                self.policy, self.host
+            )
+        }
+    }
+}
+
+/// The outcome of [`EgressPolicy::decide`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EgressDecision {
+    /// The connection may proceed.
+    Allowed(AllowReason),
+    /// The connection must be refused with a 403 naming the policy.
+    Denied(Denial),
+}
+
+impl EgressDecision {
+    /// Whether the decision lets the connection through.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Self::Allowed(_))
+    }
+}
+
+impl EgressPolicy {
+    /// Decides whether `host` (a name or an IP, with or without a port) may be reached.
+    pub fn decide(&self, host: &str) -> EgressDecision {
+        let Some(host) = normalize_host(host) else {
+            return EgressDecision::Denied(Denial {
+                host: host.to_owned(),
+                policy: "invalid_host",
+            });
+        };
+        match &self.networking {
+            NetworkingPolicy::Unrestricted => EgressDecision::Allowed(AllowReason::Unrestricted),
+            NetworkingPolicy::Limited {
+                allowed_hosts,
+                allow_mcp_servers,
+                allow_package_managers,
+            } => {
+                if allowed_hosts.iter().any(|p| host_matches(p, &host)) {
+                    EgressDecision::Allowed(AllowReason::AllowedHost)
+                } else if *allow_package_managers
+                    && PACKAGE_MANAGER_HOSTS.iter().any(|p| host_matches(p, &host))
+                {
+                    EgressDecision::Allowed(AllowReason::PackageManager)
+                } else if *allow_mcp_servers
+                    && self.mcp_server_hosts.iter().any(|p| host_matches(p, &host))
+                {
+                    EgressDecision::Allowed(AllowReason::McpServer)
+                } else {
+                    EgressDecision::Denied(Denial {
+                        host,
+                        policy: "limited",
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// Normalises a host for matching: lower-case, no port, no IPv6 brackets, no
+/// trailing dot. Returns `None` for an empty or malformed host.
+pub fn normalize_host(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let host = if let Some(rest) = raw.strip_prefix('[') {
+        // `[v6]` or `[v6]:port`
+        rest.split_once(']').map(|(inside, _)| inside)?
+    } else if raw.matches(':').count() == 1 {
+        raw.split_once(':').map_or(raw, |(h, _)| h)
+    } else {
+        raw
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '*'));
+    valid.then_some(host)
+}
+
+/// Whether `host` matches `pattern`: exact (case-insensitive), or
+/// `*.example.com`, which matches any subdomain but not `example.com` itself.
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    let (Some(pattern), Some(host)) = (normalize_host(pattern), normalize_host(host)) else {
+        return false;
+    };
+    if host.contains('*') {
+        return false;
+    }
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => {
+            host.len() > suffix.len() + 1
+                && host.ends_with(suffix)
+                && host[..host.len() - suffix.len()].ends_with('.')
+        }
+        None => pattern == host,
+    }
+}
+
+/// A secret value. Its `Debug` never shows the value, so it cannot leak into logs.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; only the egress substitution should call this.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
+}
+
+/// Which hosts an `environment_variable` credential may be sent to (api-reference §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CredentialNetworking {
+    /// Every host the environment lets through.
+    #[default]
+    Unrestricted,
+    /// Only these hosts (exact, IPv4 or `*.` wildcard).
+    Limited {
+        /// Hosts that receive the substituted secret.
+        #[serde(default)]
+        allowed_hosts: Vec<String>,
+    },
+}
+
+impl CredentialNetworking {
+    /// Whether a request to `host` may carry the secret.
+    pub fn allows(&self, host: &str) -> bool {
+        match self {
+            Self::Unrestricted => true,
+            Self::Limited { allowed_hosts } => allowed_hosts.iter().any(|p| host_matches(p, host)),
+        }
+    }
+}
+
+/// Where the placeholder is replaced (api-reference §7 `injection_location`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectionLocation {
+    /// Substitute in request header values.
+    #[serde(default)]
+    pub header: bool,
+    /// Substitute in the request body.
+    #[serde(default)]
+    pub body: bool,
+}
+
+impl Default for InjectionLocation {
+    /// Omitting `injection_location` enables both locations.
+    fn default() -> Self {
+        Self {
+            header: true,
+            body: true,
+        }
+    }
+}
+
+/// One placeholder → secret substitution rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRule {
+    /// The opaque value processes see, `oma_ph_…`.
+    pub placeholder: String,
+    /// The real secret sent upstream.
+    pub value: SecretValue,
+    /// Hosts the secret may be sent to.
+    pub networking: CredentialNetworking,
+    /// Locations where the placeholder is replaced.
+    pub injection: InjectionLocation,
+}
+
+/// Errors in a placeholder chosen by a caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlaceholderError {
+    /// The placeholder does not start with [`PLACEHOLDER_PREFIX`] followed by at least 16 alphanumerics.
+    #[error(
+        "placeholder must be `{PLACEHOLDER_PREFIX}` followed by 16 to 64 ASCII letters or digits"
+    )]
+    Malformed,
+}
+
+/// Checks that a placeholder is long and distinctive enough that substituting
+/// it can never rewrite unrelated text.
+pub fn validate_placeholder(placeholder: &str) -> Result<(), PlaceholderError> {
+    let tail = placeholder
+        .strip_prefix(PLACEHOLDER_PREFIX)
+        .ok_or(PlaceholderError::Malformed)?;
+    if (16..=64).contains(&tail.len()) && tail.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(PlaceholderError::Malformed)
+    }
+}
+
+/// All of a session's substitution rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretInjector {
+    rules: Vec<SecretRule>,
+}
+
+impl SecretInjector {
+    /// Builds an injector from rules.
+    pub fn new(rules: Vec<SecretRule>) -> Self {
+        Self { rules }
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[SecretRule] {
+        &self.rules
+    }
+
+    /// Replaces the placeholders allowed for `host` in a header value.
+    pub fn header_value<'a>(&self, host: &str, value: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(value);
+        for rule in self
+            .rules
+            .iter()
+            .filter(|r| r.injection.header && r.networking.allows(host))
+        {
+            if out.contains(rule.placeholder.as_str()) {
+                out = Cow::Owned(out.replace(rule.placeholder.as_str(), rule.value.expose()));
+            }
+        }
+        out
+    }
+
+    /// Replaces the placeholders allowed for `host` in a request body.
+    pub fn body<'a>(&self, host: &str, body: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut out = Cow::Borrowed(body);
+        for rule in self
+            .rules
+            .iter()
+            .filter(|r| r.injection.body && r.networking.allows(host))
+        {
+            if let Some(replaced) = replace_bytes(
+                &out,
+                rule.placeholder.as_bytes(),
+                rule.value.expose().as_bytes(),
+            ) {
+                out = Cow::Owned(replaced);
+            }
+        }
+        out
+    }
+
+    /// Replaces every secret value in `text` by its placeholder, so text that
+    /// may have echoed a secret back (a response, a log line) never shows it.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(text);
+        for rule in &self.rules {
+            let secret = rule.value.expose();
+            if secret.len() >= MIN_REDACTED_SECRET_LEN && out.contains(secret) {
+                out = Cow::Owned(out.replace(secret, &rule.placeholder));
+            }
+        }
+        out
+    }
+
+    /// Byte-level [`Self::redact`], for raw response bytes.
+    pub fn redact_bytes<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut out = Cow::Borrowed(bytes);
+        for rule in &self.rules {
+            let secret = rule.value.expose().as_bytes();
+            if secret.len() < MIN_REDACTED_SECRET_LEN {
+                continue;
+            }
+            if let Some(replaced) = replace_bytes(&out, secret, rule.placeholder.as_bytes()) {
+                out = Cow::Owned(replaced);
+            }
+        }
+        out
+    }
+}
+
+/// Replaces every occurrence of `needle`; `None` when there is none.
+fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Option<Vec<u8>> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    let mut out: Option<Vec<u8>> = None;
+    let mut last = 0;
+    let mut i = 0;
+    while i + needle.len() <= haystack.len() {
+        if &haystack[i..i + needle.len()] == needle {
+            let buf = out.get_or_insert_with(|| Vec::with_capacity(haystack.len()));
+            buf.extend_from_slice(&haystack[last..i]);
+            buf.extend_from_slice(with);
+            i += needle.len();
+            last = i;
+        } else {
+            i += 1;
+        }
+    }
+    let mut buf = out?;
+    buf.extend_from_slice(&haystack[last..]);
+    Some(buf)
+}
+
+#[cfg(test)]
+mod tests;

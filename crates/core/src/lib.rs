@@ -4,9 +4,35 @@
 //! This crate must compile for `wasm32-unknown-unknown` and natively, and must
 //! not depend on `worker`, `tokio`, `reqwest` or any other runtime: it reaches
 //! the outside world only through the small traits in `ports`.
+//!
+//! - [`wire`]: objects, events, params, errors and pages, exactly as on the wire.
+//! - [`control`]: agent create/update rules (validation, versioning, metadata).
+//! - [`session`]: session state as a fold over the event log.
+//! - [`harness`]: the turn loop, one [`Harness::step`] at a time.
+//! - [`tools`]: the built-in toolset, custom tools and permission policies.
+//! - [`llm`]: provider-neutral model types and the Anthropic codec.
+//! - [`ports`]: the traits adapters implement (model, event store, tools, clock).
+//! - `testing` (feature `test-support`): in-memory fakes and a test builder.
 
 /// The platform's version, reported by every worker's health check.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+pub mod control;
 pub mod egress;
+pub mod harness;
+pub mod llm;
+pub mod ports;
 pub mod sandbox;
+pub mod session;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+pub mod tools;
+pub mod wire;
+
+pub use harness::Harness;
+pub use harness::HarnessConfig;
+pub use harness::HarnessError;
+pub use harness::Ports;
+pub use harness::StepObserver;
+pub use harness::StepOutcome;
+pub use session::SessionState;

@@ -1,0 +1,22 @@
+//! Control-plane rules that are pure: agent create/update params (with
+//! field-naming validation, tool resolution and versioning) and metadata.
+
+mod agents;
+mod metadata;
+mod patch;
+
+pub use agents::AgentCreateParams;
+pub use agents::AgentUpdateError;
+pub use agents::AgentUpdateParams;
+pub use agents::SkillParams;
+pub use agents::apply_agent_update;
+pub use agents::create_agent;
+pub use agents::parse_agent_create;
+pub use agents::parse_agent_update;
+pub use metadata::apply_metadata_patch;
+pub use metadata::validate_metadata;
+pub use patch::Patch;
+
+#[cfg(test)]
+#[path = "agents_tests.rs"]
+mod tests;

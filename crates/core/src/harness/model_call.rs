@@ -1,0 +1,243 @@
+//! One model request: open (or reuse) the span, stream, record the outcome.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::Harness;
+use super::append::Draft;
+use super::append::idle;
+use super::append::session_error;
+use super::error::HarnessError;
+use super::observer::StepObserver;
+use super::prompt::build_model_request;
+use super::reply::Reply;
+use crate::llm::ModelError;
+use crate::llm::ModelErrorKind;
+use crate::llm::ModelEvent;
+use crate::llm::ModelStopReason;
+use crate::ports::Clock;
+use crate::ports::EventStore;
+use crate::ports::ModelClient;
+use crate::ports::ModelStream;
+use crate::ports::ToolExecutor;
+use crate::wire::ContentBlock;
+use crate::wire::EventPayload;
+use crate::wire::ModelUsage;
+use crate::wire::RetryStatus;
+use crate::wire::SessionError;
+use crate::wire::StopReason;
+use crate::wire::StreamPreview;
+use crate::wire::event::SessionStatusRescheduledEvent;
+use crate::wire::event::SessionStatusTerminatedEvent;
+use crate::wire::event::SpanModelRequestEndEvent;
+use crate::wire::event::SpanModelRequestStartEvent;
+use crate::wire::event_id;
+use crate::wire::preview::ContentDelta;
+use crate::wire::preview::PreviewedEvent;
+
+/// How a streamed call ended.
+enum Streamed {
+    Complete(Reply),
+    Failed(ModelError),
+    Interrupted(Reply),
+}
+
+impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, C> {
+    /// Issues the model request. A span left open by a crash is reused, so
+    /// the re-issued call leaves the same log as an uninterrupted one.
+    pub(super) async fn call_model<O: StepObserver>(
+        &self,
+        observer: &O,
+    ) -> Result<(), HarnessError> {
+        let open_span = self.state.borrow().open_span.clone();
+        let span_id = match open_span {
+            Some(id) => id,
+            None => {
+                let start = EventPayload::SpanModelRequestStart(SpanModelRequestStartEvent {});
+                let appended = self.append(vec![Draft::done(start)], Vec::new()).await?;
+                appended
+                    .into_iter()
+                    .next()
+                    .map(|event| event.id)
+                    .ok_or(HarnessError::ContendedLog)?
+            }
+        };
+        let request = build_model_request(&self.state.borrow(), &self.config, &self.toolset);
+        match self.stream_reply(request, observer).await? {
+            Streamed::Complete(reply) => self.record_reply(&span_id, reply).await,
+            Streamed::Failed(error) => self.record_failure(&span_id, error).await,
+            Streamed::Interrupted(reply) => {
+                let mut drafts: Vec<Draft> = reply
+                    .partial_text_events()
+                    .into_iter()
+                    .map(Draft::done)
+                    .collect();
+                drafts.push(Draft::done(span_end(&span_id, None, reply.usage())));
+                self.append(drafts, Vec::new()).await.map(drop)
+            }
+        }
+    }
+
+    // Polls the store's head after every event so an interrupt sent while
+    // the model streams stops the turn without waiting for the reply.
+    async fn stream_reply<O: StepObserver>(
+        &self,
+        request: crate::llm::ModelRequest,
+        observer: &O,
+    ) -> Result<Streamed, HarnessError> {
+        let mut previewed = HashSet::new();
+        let mut stream = match self.ports.model.stream(request).await {
+            Ok(stream) => stream,
+            Err(error) => return Ok(Streamed::Failed(error)),
+        };
+        let mut reply = Reply::default();
+        loop {
+            match stream.next().await {
+                None if reply.stop_reason().is_some() => return Ok(Streamed::Complete(reply)),
+                None => {
+                    let error = ModelError::new(
+                        ModelErrorKind::BrokenStream,
+                        "the model stream ended before the response completed",
+                    );
+                    return Ok(Streamed::Failed(error));
+                }
+                Some(Err(error)) => return Ok(Streamed::Failed(error)),
+                Some(Ok(event)) => {
+                    let piece = match &event {
+                        ModelEvent::TextDelta { text } => Some(("agent.message", text.clone())),
+                        ModelEvent::ThinkingDelta { .. } => Some(("agent.thinking", String::new())),
+                        ModelEvent::Started { .. }
+                        | ModelEvent::ToolUse { .. }
+                        | ModelEvent::Completed { .. } => None,
+                    };
+                    if let Err(error) = reply.push(event) {
+                        return Ok(Streamed::Failed(error));
+                    }
+                    if let Some((kind, text)) = piece {
+                        self.preview(observer, &reply, kind, text, &mut previewed);
+                    }
+                    // The interrupt may come from another writer (seen by
+                    // polling the head) or through this harness's `submit`.
+                    self.refresh_if_behind().await?;
+                    if !self.state.borrow().unprocessed_interrupts.is_empty() {
+                        return Ok(Streamed::Interrupted(reply));
+                    }
+                }
+            }
+        }
+    }
+
+    // The previewed id is the one the event will get if nothing else is
+    // appended first: the reply's events follow the current head in order.
+    fn preview<O: StepObserver>(
+        &self,
+        observer: &O,
+        reply: &Reply,
+        kind: &str,
+        text: String,
+        previewed: &mut HashSet<String>,
+    ) {
+        let offset = if kind == "agent.thinking" {
+            Some(0)
+        } else {
+            reply.current_text_offset()
+        };
+        let Some(offset) = offset else { return };
+        let seq = self.state.borrow().last_seq + 1 + offset as u64;
+        let id = event_id(&self.config.session_id, seq);
+        if previewed.insert(id.clone()) {
+            let event = PreviewedEvent {
+                kind: kind.to_owned(),
+                id: id.clone(),
+            };
+            observer.preview(StreamPreview::EventStart { event });
+        }
+        if kind == "agent.message" && !text.is_empty() {
+            let delta = ContentDelta {
+                index: 0,
+                content: ContentBlock::text(text),
+            };
+            observer.preview(StreamPreview::EventDelta {
+                event_id: id,
+                delta,
+            });
+        }
+    }
+
+    async fn record_reply(&self, span_id: &str, reply: Reply) -> Result<(), HarnessError> {
+        let usage = reply.usage();
+        let ends_turn = !reply.has_tool_uses();
+        let stop_reason = match reply.stop_reason() {
+            Some(ModelStopReason::Refusal) => StopReason::Refusal,
+            _ => StopReason::EndTurn,
+        };
+        let mut drafts: Vec<Draft> = reply
+            .into_events(&self.toolset)
+            .into_iter()
+            .map(Draft::done)
+            .collect();
+        drafts.push(Draft::done(span_end(span_id, None, usage)));
+        if ends_turn {
+            drafts.push(Draft::done(idle(stop_reason)));
+        }
+        self.append(drafts, Vec::new()).await.map(drop)
+    }
+
+    async fn record_failure(&self, span_id: &str, error: ModelError) -> Result<(), HarnessError> {
+        let failures = self.state.borrow().turn.consecutive_failures + 1;
+        let retrying = error.is_retryable() && failures < self.config.retry.max_attempts;
+        let retry_status = if retrying {
+            RetryStatus::Retrying
+        } else {
+            error.final_retry_status()
+        };
+        let mut session_error_body = SessionError::new(
+            error.session_error_type(),
+            error.message.clone(),
+            retry_status,
+        );
+        if let (true, Some(ms)) = (retrying, error.retry_after_ms) {
+            session_error_body
+                .extra
+                .insert("retry_after_ms".into(), Value::from(ms));
+        }
+        let mut drafts = vec![
+            Draft::done(span_end(span_id, Some(true), ModelUsage::default())),
+            Draft::done(session_error(session_error_body)),
+        ];
+        let mut mark = Vec::new();
+        match retry_status {
+            RetryStatus::Retrying => {
+                drafts.push(Draft::done(EventPayload::SessionStatusRescheduled(
+                    SessionStatusRescheduledEvent {},
+                )));
+            }
+            RetryStatus::Exhausted => {
+                // The turn is dead: queued inputs are flushed with it.
+                mark = self
+                    .state
+                    .borrow()
+                    .queued
+                    .iter()
+                    .map(|q| q.id.clone())
+                    .collect();
+                drafts.push(Draft::done(idle(StopReason::RetriesExhausted)));
+            }
+            RetryStatus::Terminal => {
+                drafts.push(Draft::done(EventPayload::SessionStatusTerminated(
+                    SessionStatusTerminatedEvent {},
+                )));
+            }
+        }
+        self.append(drafts, mark).await.map(drop)
+    }
+}
+
+fn span_end(start_id: &str, is_error: Option<bool>, model_usage: ModelUsage) -> EventPayload {
+    EventPayload::SpanModelRequestEnd(SpanModelRequestEndEvent {
+        model_request_start_id: start_id.to_owned(),
+        is_error,
+        model_usage,
+    })
+}

@@ -1,0 +1,34 @@
+//! Executing one built-in tool call.
+
+use super::Harness;
+use super::append::Draft;
+use super::error::HarnessError;
+use crate::ports::Clock;
+use crate::ports::EventStore;
+use crate::ports::ModelClient;
+use crate::ports::ToolCall;
+use crate::ports::ToolExecutor;
+use crate::session::ToolUseRecord;
+use crate::wire::EventPayload;
+use crate::wire::event::AgentToolResultEvent;
+
+impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, C> {
+    /// Runs the call and records its result. A crash between the two re-runs
+    /// the call with the same id, which the executor answers from its record.
+    pub(super) async fn run_tool(&self, record: ToolUseRecord) -> Result<(), HarnessError> {
+        let call = ToolCall {
+            tool_use_id: record.id.clone(),
+            name: record.name,
+            input: record.input,
+        };
+        let output = self.ports.tools.execute(call).await?;
+        let result = EventPayload::AgentToolResult(AgentToolResultEvent {
+            tool_use_id: record.id,
+            content: Some(output.content),
+            is_error: Some(output.is_error),
+        });
+        self.append(vec![Draft::done(result)], Vec::new())
+            .await
+            .map(drop)
+    }
+}

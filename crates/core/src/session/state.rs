@@ -1,0 +1,372 @@
+//! The fold: `SessionState::replay(log)`.
+
+use super::history::HistoryItem;
+use super::turn::ToolUseRecord;
+use super::turn::ToolUseResolution;
+use super::turn::TurnState;
+use crate::wire::ContentBlock;
+use crate::wire::EventPayload;
+use crate::wire::EventSeq;
+use crate::wire::SessionEvent;
+use crate::wire::SessionStatus;
+use crate::wire::SessionUsage;
+use crate::wire::StopReason;
+use crate::wire::Timestamp;
+use crate::wire::event::ConfirmationResult;
+use crate::wire::event::EvaluatedPermission;
+
+/// Text of the synthetic result of a tool call whose turn ended first.
+pub const INTERRUPTED_TOOL_RESULT: &str = "The tool call was interrupted before it completed.";
+
+/// A queued (not yet processed) conversational input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedInput {
+    /// The event id.
+    pub id: String,
+    /// What it adds to the history once processed.
+    pub item: HistoryItem,
+}
+
+/// Everything derived from a session's log. Only [`SessionState::apply`] and
+/// [`SessionState::mark_processed`] change it, so replaying a log always
+/// yields the same state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionState {
+    /// The session's id (event ids derive from it).
+    pub session_id: String,
+    /// Seq of the last applied event (0 for an empty log).
+    pub last_seq: EventSeq,
+    /// Current status.
+    pub status: SessionStatus,
+    /// Cumulative usage.
+    pub usage: SessionUsage,
+    /// Milliseconds spent running, up to the last status change.
+    pub active_ms: u64,
+    /// The conversation as the model sees it.
+    pub history: Vec<HistoryItem>,
+    /// Queued `user.message` / `system.message` events.
+    pub queued: Vec<QueuedInput>,
+    /// Ids of unprocessed `user.interrupt` events.
+    pub unprocessed_interrupts: Vec<String>,
+    /// Ids of unprocessed `user.tool_confirmation` events.
+    pub unprocessed_confirmations: Vec<String>,
+    /// A `span.model_request_start` without its end (a call in flight or cut off).
+    pub open_span: Option<String>,
+    /// The current turn.
+    pub turn: TurnState,
+    /// The stop reason of the last `session.status_idle`.
+    pub last_stop: Option<StopReason>,
+    /// Event ids listed by the last `requires_action` idle.
+    pub blocking_reported: Vec<String>,
+    running_since: Option<Timestamp>,
+    processed_unassigned: Vec<HistoryItem>,
+}
+
+impl SessionState {
+    /// The state of an empty log.
+    #[must_use]
+    pub fn new(session_id: impl Into<String>) -> Self {
+        Self {
+            session_id: session_id.into(),
+            last_seq: 0,
+            status: SessionStatus::Idle,
+            usage: SessionUsage::default(),
+            active_ms: 0,
+            history: Vec::new(),
+            queued: Vec::new(),
+            unprocessed_interrupts: Vec::new(),
+            unprocessed_confirmations: Vec::new(),
+            open_span: None,
+            turn: TurnState::default(),
+            last_stop: None,
+            blocking_reported: Vec::new(),
+            running_since: None,
+            processed_unassigned: Vec::new(),
+        }
+    }
+
+    /// Folds a whole log.
+    #[must_use]
+    pub fn replay<'a>(
+        session_id: impl Into<String>,
+        events: impl IntoIterator<Item = &'a SessionEvent>,
+    ) -> Self {
+        let mut state = Self::new(session_id);
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+
+    /// Milliseconds spent running up to `now` (counting a turn in progress).
+    #[must_use]
+    pub fn active_ms_at(&self, now: Timestamp) -> u64 {
+        self.active_ms
+            + self
+                .running_since
+                .map_or(0, |since| now.millis_since(since))
+    }
+
+    /// The session's cumulative usage as the API reports it, with `active_seconds`.
+    #[must_use]
+    pub fn usage_at(&self, now: Timestamp) -> SessionUsage {
+        let mut usage = self.usage.clone();
+        usage.active_seconds = Some(self.active_ms_at(now) as f64 / 1000.0);
+        usage
+    }
+
+    /// Whether the last idle asked the client for action.
+    #[must_use]
+    pub fn awaits_action(&self) -> bool {
+        matches!(self.last_stop, Some(StopReason::RequiresAction { .. }))
+    }
+
+    /// Tool calls of the turn that wait on the client.
+    #[must_use]
+    pub fn blocking_ids(&self) -> Vec<String> {
+        self.turn
+            .tool_uses
+            .iter()
+            .filter(|t| t.awaits_client())
+            .map(|t| t.id.clone())
+            .collect()
+    }
+
+    /// Records that queued user events were processed at this point of the log
+    /// (done atomically with the next append; on reload the events already
+    /// carry their `processed_at`).
+    pub fn mark_processed(&mut self, ids: &[String]) {
+        let (processed, queued): (Vec<_>, Vec<_>) = std::mem::take(&mut self.queued)
+            .into_iter()
+            .partition(|q| ids.contains(&q.id));
+        self.queued = queued;
+        self.processed_unassigned
+            .extend(processed.into_iter().map(|q| q.item));
+        self.unprocessed_interrupts.retain(|id| !ids.contains(id));
+        self.unprocessed_confirmations
+            .retain(|id| !ids.contains(id));
+    }
+
+    /// Applies one event.
+    pub fn apply(&mut self, record: &SessionEvent) {
+        self.last_seq = record.seq;
+        let event = &record.event;
+        let processed = event.processed_at.is_some();
+        match &event.payload {
+            EventPayload::UserMessage(message) => {
+                self.enqueue(
+                    &event.id,
+                    processed,
+                    HistoryItem::User {
+                        content: message.content.clone(),
+                    },
+                );
+            }
+            EventPayload::SystemMessage(message) => {
+                let text = message
+                    .content
+                    .iter()
+                    .map(|c| c.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                self.enqueue(&event.id, processed, HistoryItem::System { text });
+            }
+            EventPayload::UserInterrupt(_) if !processed => {
+                self.unprocessed_interrupts.push(event.id.clone())
+            }
+            EventPayload::UserToolConfirmation(confirmation) => {
+                if let Some(record) = self.tool_use_mut(&confirmation.tool_use_id)
+                    && record.resolution == ToolUseResolution::Pending
+                    && record.permission == Some(EvaluatedPermission::Ask)
+                {
+                    record.resolution = match confirmation.result {
+                        ConfirmationResult::Allow => ToolUseResolution::Allowed,
+                        ConfirmationResult::Deny => ToolUseResolution::Denied {
+                            message: confirmation.deny_message.clone(),
+                        },
+                    };
+                }
+                if !processed {
+                    self.unprocessed_confirmations.push(event.id.clone());
+                }
+            }
+            EventPayload::UserCustomToolResult(result) => {
+                self.complete_tool_use(
+                    &result.custom_tool_use_id,
+                    result.content.clone(),
+                    result.is_error,
+                );
+            }
+            EventPayload::UserToolResult(result) => {
+                self.complete_tool_use(
+                    &result.tool_use_id,
+                    result.content.clone(),
+                    result.is_error,
+                );
+            }
+            EventPayload::AgentMessage(message) => self.history.push(HistoryItem::AgentText {
+                content: message.content.clone(),
+            }),
+            EventPayload::AgentToolUse(tool_use) => {
+                self.start_tool_use(
+                    &event.id,
+                    &tool_use.name,
+                    &tool_use.input,
+                    false,
+                    tool_use.evaluated_permission,
+                );
+            }
+            EventPayload::AgentCustomToolUse(tool_use) => {
+                self.start_tool_use(&event.id, &tool_use.name, &tool_use.input, true, None);
+            }
+            EventPayload::AgentToolResult(result) => {
+                self.complete_tool_use(
+                    &result.tool_use_id,
+                    result.content.clone(),
+                    result.is_error,
+                );
+            }
+            EventPayload::SessionStatusRunning(_) => {
+                if !self.awaits_action() {
+                    self.turn = TurnState::default();
+                }
+                self.status = SessionStatus::Running;
+                self.running_since = event.processed_at;
+                self.history.append(&mut self.processed_unassigned);
+            }
+            EventPayload::SessionStatusIdle(idle) => {
+                self.stop_running(event.processed_at);
+                self.status = SessionStatus::Idle;
+                match &idle.stop_reason {
+                    StopReason::RequiresAction { event_ids } => {
+                        self.blocking_reported.clone_from(event_ids)
+                    }
+                    other => {
+                        if *other == StopReason::RetriesExhausted {
+                            self.processed_unassigned.clear();
+                        }
+                        self.close_turn();
+                    }
+                }
+                self.last_stop = Some(idle.stop_reason.clone());
+            }
+            EventPayload::SessionStatusRescheduled(_) => self.status = SessionStatus::Rescheduling,
+            EventPayload::SessionStatusTerminated(_) => {
+                self.stop_running(event.processed_at);
+                self.status = SessionStatus::Terminated;
+                self.close_turn();
+            }
+            EventPayload::SessionError(error) => {
+                self.turn.last_failure_at = event.processed_at;
+                self.turn.last_retry_after_ms = error
+                    .error
+                    .extra
+                    .get("retry_after_ms")
+                    .and_then(serde_json::Value::as_u64);
+            }
+            EventPayload::SpanModelRequestStart(_) => {
+                self.open_span = Some(event.id.clone());
+                if self.status == SessionStatus::Rescheduling {
+                    self.status = SessionStatus::Running;
+                }
+            }
+            EventPayload::SpanModelRequestEnd(end) => {
+                self.open_span = None;
+                self.usage.add(&end.model_usage);
+                if end.is_error == Some(true) {
+                    self.turn.consecutive_failures += 1;
+                } else {
+                    self.turn.consecutive_failures = 0;
+                    self.turn.model_requests += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn enqueue(&mut self, id: &str, processed: bool, item: HistoryItem) {
+        if processed {
+            self.processed_unassigned.push(item);
+        } else {
+            self.queued.push(QueuedInput {
+                id: id.to_owned(),
+                item,
+            });
+        }
+    }
+
+    fn tool_use_mut(&mut self, id: &str) -> Option<&mut ToolUseRecord> {
+        self.turn
+            .tool_uses
+            .iter_mut()
+            .find(|record| record.id == id)
+    }
+
+    fn start_tool_use(
+        &mut self,
+        id: &str,
+        name: &str,
+        input: &serde_json::Map<String, serde_json::Value>,
+        custom: bool,
+        permission: Option<EvaluatedPermission>,
+    ) {
+        self.history.push(HistoryItem::ToolUse {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            input: input.clone(),
+        });
+        self.turn.tool_uses.push(ToolUseRecord {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            input: input.clone(),
+            custom,
+            permission,
+            resolution: ToolUseResolution::Pending,
+        });
+    }
+
+    fn complete_tool_use(
+        &mut self,
+        id: &str,
+        content: Option<Vec<ContentBlock>>,
+        is_error: Option<bool>,
+    ) {
+        if let Some(record) = self.tool_use_mut(id) {
+            if record.resolution == ToolUseResolution::Done {
+                return;
+            }
+            record.resolution = ToolUseResolution::Done;
+        }
+        self.history.push(HistoryItem::ToolResult {
+            tool_use_id: id.to_owned(),
+            content: content.unwrap_or_default(),
+            is_error: is_error.unwrap_or(false),
+        });
+    }
+
+    // A turn that ends with calls still open (interrupt, termination) gives
+    // each an error result, so the history stays valid for the next request.
+    fn close_turn(&mut self) {
+        let open: Vec<String> = self
+            .turn
+            .tool_uses
+            .iter()
+            .filter(|t| t.resolution != ToolUseResolution::Done)
+            .map(|t| t.id.clone())
+            .collect();
+        for id in open {
+            self.complete_tool_use(
+                &id,
+                Some(vec![ContentBlock::text(INTERRUPTED_TOOL_RESULT)]),
+                Some(true),
+            );
+        }
+        self.blocking_reported.clear();
+    }
+
+    fn stop_running(&mut self, at: Option<Timestamp>) {
+        if let (Some(since), Some(at)) = (self.running_since.take(), at) {
+            self.active_ms += at.millis_since(since);
+        }
+    }
+}

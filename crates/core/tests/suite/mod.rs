@@ -1,0 +1,10 @@
+mod actions;
+mod anthropic_codec;
+mod event_listing;
+mod http_client;
+mod interrupts;
+mod previews;
+mod replay;
+mod retries;
+mod turn_loop;
+mod wire_types;
