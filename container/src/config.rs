@@ -1,0 +1,192 @@
+//! Server configuration, from command-line flags with environment fallbacks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Sizes and times the server enforces.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Bash timeout when the call gives none.
+    pub default_timeout_ms: u64,
+    /// Most bytes of tool output returned to the model.
+    pub max_output_bytes: usize,
+    /// Largest file `write`/`edit` produce and `read` returns.
+    pub max_file_bytes: usize,
+    /// Largest HTTP request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            default_timeout_ms: 120_000,
+            max_output_bytes: 30_000,
+            max_file_bytes: 10 * 1024 * 1024,
+            max_body_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// API address (`--listen`, `OMA_SANDBOX_LISTEN`; default `127.0.0.1:0`).
+    pub listen: SocketAddr,
+    /// Egress proxy address (`--proxy-listen`, `OMA_SANDBOX_PROXY_LISTEN`; default `127.0.0.1:0`).
+    pub proxy_listen: SocketAddr,
+    /// Durable state: per-session workspaces and tool-call records (`--state-dir`, `OMA_STATE_DIR`).
+    pub state_dir: PathBuf,
+    /// Container mode: the one session's fixed `/workspace` directory (`--workspace`, `OMA_SANDBOX_WORKSPACE`).
+    pub workspace: Option<PathBuf>,
+    /// Run sandboxed processes as this `(uid, gid)` (`--sandbox-user UID:GID`,
+    /// `OMA_SANDBOX_USER`); needs a root server. The container image sets it.
+    pub sandbox_user: Option<(u32, u32)>,
+    /// Run each shell in its own network namespace whose only way out is the
+    /// proxy (`--isolate-network`, `OMA_SANDBOX_ISOLATE_NETWORK=1`); needs root,
+    /// `unshare` and `ip`, and is skipped with a warning when unavailable.
+    pub isolate_network: bool,
+    /// The binary that serves as the namespace shim; this executable by default.
+    pub shim_exe: Option<PathBuf>,
+    /// Shared secret required on every call but `/health` (`--token`, `OMA_SANDBOX_TOKEN`).
+    pub token: String,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// A configuration problem, reported before the server starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag is unknown or lacks its value.
+    #[error("{0}\n\n{USAGE}")]
+    Usage(String),
+    /// A value does not parse.
+    #[error("invalid value for {flag}: {value}")]
+    Invalid {
+        /// The flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// A required setting is absent.
+    #[error("{0} is required\n\n{USAGE}")]
+    Missing(&'static str),
+}
+
+/// Command-line help.
+pub const USAGE: &str = "usage: openma-sandbox [--listen ADDR] [--proxy-listen ADDR] --state-dir DIR [--workspace DIR] --token TOKEN
+  [--sandbox-user UID:GID] [--isolate-network] [--default-timeout-ms N] [--max-output-bytes N]
+env fallbacks: OMA_SANDBOX_LISTEN, OMA_SANDBOX_PROXY_LISTEN, OMA_STATE_DIR, OMA_SANDBOX_WORKSPACE, OMA_SANDBOX_TOKEN, OMA_SANDBOX_USER, OMA_SANDBOX_ISOLATE_NETWORK
+(prefer OMA_SANDBOX_TOKEN to --token: command lines are visible to other processes)";
+
+impl Config {
+    /// Parses flags (without the program name), falling back to `env`.
+    pub fn parse(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut listen = env("OMA_SANDBOX_LISTEN");
+        let mut proxy_listen = env("OMA_SANDBOX_PROXY_LISTEN");
+        let mut state_dir = env("OMA_STATE_DIR");
+        let mut workspace = env("OMA_SANDBOX_WORKSPACE");
+        let mut token = env("OMA_SANDBOX_TOKEN");
+        let mut sandbox_user = env("OMA_SANDBOX_USER");
+        let mut isolate_network =
+            env("OMA_SANDBOX_ISOLATE_NETWORK").is_some_and(|v| v == "1" || v == "true");
+        let mut limits = Limits::default();
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            if flag == "--help" || flag == "-h" {
+                return Err(ConfigError::Usage(String::new()));
+            }
+            if flag == "--isolate-network" {
+                isolate_network = true;
+                continue;
+            }
+            let value = args
+                .next()
+                .ok_or_else(|| ConfigError::Usage(format!("{flag} needs a value")))?;
+            match flag.as_str() {
+                "--listen" => listen = Some(value),
+                "--proxy-listen" => proxy_listen = Some(value),
+                "--state-dir" => state_dir = Some(value),
+                "--workspace" => workspace = Some(value),
+                "--token" => token = Some(value),
+                "--sandbox-user" => sandbox_user = Some(value),
+                "--default-timeout-ms" => {
+                    limits.default_timeout_ms = number("--default-timeout-ms", &value)?
+                }
+                "--max-output-bytes" => {
+                    limits.max_output_bytes = number("--max-output-bytes", &value)?
+                }
+                other => return Err(ConfigError::Usage(format!("unknown flag {other}"))),
+            }
+        }
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(ConfigError::Missing("--token / OMA_SANDBOX_TOKEN"))?;
+        let state_dir = state_dir
+            .filter(|s| !s.is_empty())
+            .ok_or(ConfigError::Missing("--state-dir / OMA_STATE_DIR"))?;
+        Ok(Self {
+            listen: addr("--listen", listen)?,
+            proxy_listen: addr("--proxy-listen", proxy_listen)?,
+            state_dir: PathBuf::from(state_dir),
+            workspace: workspace.filter(|w| !w.is_empty()).map(PathBuf::from),
+            sandbox_user: sandbox_user
+                .filter(|u| !u.is_empty())
+                .map(|u| user(&u))
+                .transpose()?,
+            isolate_network,
+            shim_exe: None,
+            token,
+            limits,
+        })
+    }
+
+    /// A local-mode configuration on loopback, for tests and embedding.
+    pub fn local(state_dir: impl Into<PathBuf>, token: impl Into<String>) -> Self {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            listen: loopback,
+            proxy_listen: loopback,
+            state_dir: state_dir.into(),
+            workspace: None,
+            sandbox_user: None,
+            isolate_network: false,
+            shim_exe: None,
+            token: token.into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+fn addr(flag: &'static str, value: Option<String>) -> Result<SocketAddr, ConfigError> {
+    match value {
+        None => Ok(SocketAddr::from(([127, 0, 0, 1], 0))),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ConfigError::Invalid { flag, value: v }),
+    }
+}
+
+fn user(value: &str) -> Result<(u32, u32), ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        flag: "--sandbox-user",
+        value: value.to_owned(),
+    };
+    let (uid, gid) = value.split_once(':').ok_or_else(invalid)?;
+    Ok((
+        uid.parse().map_err(|_| invalid())?,
+        gid.parse().map_err(|_| invalid())?,
+    ))
+}
+
+fn number<T: std::str::FromStr>(flag: &'static str, value: &str) -> Result<T, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Invalid {
+        flag,
+        value: value.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,11 @@
+mod auth;
+mod bad_input;
+mod bash;
+mod common;
+mod confinement;
+mod egress;
+mod files;
+mod idempotency;
+mod isolation;
+mod real_port;
+mod sessions;
