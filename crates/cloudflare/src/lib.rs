@@ -6,6 +6,7 @@
 
 mod health;
 pub mod ids;
+pub mod internal;
 mod query;
 mod response;
 

@@ -1,10 +1,14 @@
 //! openma's agent worker (`openma-agent`): one `SessionDO` per session holds
 //! the event log and drives the harness; one `Sandbox` per session owns the
 //! session's container (or, in local development, reaches the local sandbox
-//! server).
+//! server). Reached only through the main worker's service binding.
 
+mod clock;
+mod model;
 mod sandbox;
 mod session;
+mod signals;
+mod tools;
 
 use openma_cloudflare::Check;
 use openma_cloudflare::HealthReport;
@@ -24,16 +28,28 @@ const WORKER: &str = "openma-agent";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match (req.method(), req.path().as_str()) {
-        (Method::Get, "/health") => health(&env).await,
-        (_, path) => openma_cloudflare::json(
-            404,
-            &serde_json::json!({
-                "type": "error",
-                "error": {"type": "not_found_error", "message": format!("no route for {path}")},
-            }),
-        ),
+    let path = req.path();
+    if req.method() == Method::Get && path == "/health" {
+        return health(&env).await;
     }
+    // `/sessions/{id}/...`: the session's own object answers.
+    if let Some(rest) = path.strip_prefix("/sessions/") {
+        let id = rest.split('/').next().unwrap_or_default();
+        if openma_core::wire::ids::has_prefix(id, openma_core::wire::ids::SESSION_PREFIX) {
+            let stub = env
+                .durable_object("SESSION")?
+                .id_from_name(id)?
+                .get_stub()?;
+            return stub.fetch_with_request(req).await;
+        }
+    }
+    openma_cloudflare::json(
+        404,
+        &serde_json::json!({
+            "type": "error",
+            "error": {"type": "not_found_error", "message": format!("no route for {path}")},
+        }),
+    )
 }
 
 async fn health(env: &Env) -> Result<Response> {

@@ -1,20 +1,57 @@
-use serde_json::Value;
+//! One session's sandbox. In production it owns the session's container and
+//! talks to the sandbox server inside it on port 8080; under `wrangler dev`
+//! (containers disabled) it reaches the local sandbox server at
+//! `SANDBOX_URL`. Either way the same server binary runs the tools.
+//!
+//! Internal routes, called by the session's `SessionDO`:
+//! `GET /health`, `PUT /session` (set up, body `SessionSetupParams`),
+//! `POST /execute` (body `ToolExecuteParams`), `DELETE /session`.
+
+use openma_core::sandbox;
 use serde_json::json;
 use worker::Env;
+use worker::Headers;
 use worker::Method;
 use worker::Request;
+use worker::RequestInit;
 use worker::Response;
 use worker::Result;
 use worker::State;
 use worker::durable_object;
+use worker::wasm_bindgen::JsValue;
 
-/// One session's sandbox: owns the session's container in production, and
-/// reaches the local sandbox server (`SANDBOX_URL`) when containers are
-/// disabled, as under `wrangler dev`.
+/// How long a starting container may take to answer its health check.
+const CONTAINER_READY_ATTEMPTS: u32 = 300;
+
+/// Storage key of the last session set-up, replayed after a server restart.
+const SETUP_KEY: &str = "setup";
+
 #[durable_object]
 pub struct Sandbox {
     state: State,
     env: Env,
+}
+
+/// An internal command.
+#[derive(Debug)]
+enum Command {
+    Health,
+    Setup(String),
+    Execute,
+    Teardown(String),
+}
+
+impl Command {
+    fn parse(method: &Method, path: &str) -> Option<Self> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (method, segments.as_slice()) {
+            (Method::Get, ["health"]) => Some(Self::Health),
+            (Method::Put, ["session", id]) => Some(Self::Setup((*id).to_owned())),
+            (Method::Post, ["execute"]) => Some(Self::Execute),
+            (Method::Delete, ["session", id]) => Some(Self::Teardown((*id).to_owned())),
+            _ => None,
+        }
+    }
 }
 
 impl worker::DurableObject for Sandbox {
@@ -22,13 +59,52 @@ impl worker::DurableObject for Sandbox {
         Self { state, env }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        match (req.method(), req.path().as_str()) {
-            (Method::Get, "/health") => self.health().await,
-            (_, path) => openma_cloudflare::json(
-                404,
-                &json!({"type": "error", "error": {"type": "not_found_error", "message": format!("no sandbox route {path}")}}),
-            ),
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let Some(command) = Command::parse(&req.method(), &req.path()) else {
+            return error(404, "no such sandbox route");
+        };
+        match command {
+            Command::Health => self.health().await,
+            Command::Setup(session_id) => {
+                let body = req.text().await?;
+                self.state.storage().put(SETUP_KEY, &body).await?;
+                self.forward(Method::Put, &sandbox::session_path(&session_id), Some(body))
+                    .await
+            }
+            Command::Execute => {
+                let body = req.text().await?;
+                let resp = self
+                    .forward(Method::Post, sandbox::EXECUTE_PATH, Some(body.clone()))
+                    .await?;
+                if resp.status_code() != 404 {
+                    return Ok(resp);
+                }
+                // The server restarted and forgot the session: set it up
+                // again and retry; the call is idempotent by tool-use id.
+                let params: sandbox::ToolExecuteParams = serde_json::from_str(&body)?;
+                let setup: Option<String> = self.state.storage().get(SETUP_KEY).await?;
+                let setup = setup.unwrap_or_else(|| "{}".to_owned());
+                self.forward(
+                    Method::Put,
+                    &sandbox::session_path(&params.session_id),
+                    Some(setup),
+                )
+                .await?;
+                self.forward(Method::Post, sandbox::EXECUTE_PATH, Some(body))
+                    .await
+            }
+            Command::Teardown(session_id) => {
+                let resp = self
+                    .forward(Method::Delete, &sandbox::session_path(&session_id), None)
+                    .await;
+                if let Some(container) = self.state.container()
+                    && container.running()
+                {
+                    container.destroy(None).await?;
+                }
+                self.state.storage().delete_all().await?;
+                resp
+            }
         }
     }
 }
@@ -41,40 +117,96 @@ impl Sandbox {
         if self.state.container().is_some() {
             return openma_cloudflare::json(200, &json!({"status": "ok", "backend": "container"}));
         }
-        let base = match self.env.var("SANDBOX_URL") {
-            Ok(url) if !url.to_string().is_empty() => url.to_string(),
-            _ => {
-                return openma_cloudflare::json(
-                    503,
-                    &json!({"status": "error", "backend": "local", "error": "containers are disabled and SANDBOX_URL is not set"}),
-                );
+        let resp = self.forward(Method::Get, sandbox::HEALTH_PATH, None).await;
+        match resp {
+            Ok(mut resp) if resp.status_code() == 200 => {
+                let server: serde_json::Value = resp.json().await?;
+                openma_cloudflare::json(
+                    200,
+                    &json!({"status": "ok", "backend": "local", "server": server}),
+                )
             }
-        };
-        let url = format!("{}/health", base.trim_end_matches('/'));
-        let outcome = async {
-            let req = Request::new(&url, Method::Get).map_err(|e| e.to_string())?;
-            let mut resp = worker::Fetch::Request(req)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = resp.status_code();
-            let body: Value = resp.json().await.map_err(|e| e.to_string())?;
-            if status == 200 {
-                Ok(body)
-            } else {
-                Err(format!("sandbox server answered {status}"))
-            }
-        }
-        .await;
-        match outcome {
-            Ok(server) => openma_cloudflare::json(
-                200,
-                &json!({"status": "ok", "backend": "local", "server": server}),
-            ),
-            Err(error) => openma_cloudflare::json(
+            Ok(resp) => openma_cloudflare::json(
                 503,
-                &json!({"status": "error", "backend": "local", "error": error}),
+                &json!({"status": "error", "backend": "local", "error": format!("sandbox server answered {}", resp.status_code())}),
+            ),
+            Err(e) => openma_cloudflare::json(
+                503,
+                &json!({"status": "error", "backend": "local", "error": e.to_string()}),
             ),
         }
     }
+
+    /// Sends a request to the sandbox server: the container's port 8080 in
+    /// production (started on first use), the local server otherwise.
+    async fn forward(&self, method: Method, path: &str, body: Option<String>) -> Result<Response> {
+        let token = self
+            .env
+            .secret("SANDBOX_TOKEN")
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        match self.state.container() {
+            Some(container) => {
+                if !container.running() {
+                    let mut options = worker::ContainerStartupOptions::new();
+                    options.add_env("OMA_SANDBOX_TOKEN", &token);
+                    options.enable_internet(false);
+                    container.start(Some(options))?;
+                }
+                let port = container.get_tcp_port(sandbox::CONTAINER_PORT)?;
+                let url = format!("http://container{path}");
+                // The server needs a moment after the container starts.
+                let mut attempts = 0;
+                loop {
+                    match port
+                        .fetch(&url, Some(request_init(&method, &token, body.as_deref())?))
+                        .await
+                    {
+                        Ok(resp) => return Ok(resp),
+                        Err(e) if attempts >= CONTAINER_READY_ATTEMPTS => return Err(e),
+                        Err(_) => {
+                            attempts += 1;
+                            worker::Delay::from(std::time::Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }
+            None => {
+                let base = self
+                    .env
+                    .var("SANDBOX_URL")
+                    .map(|v| v.to_string())
+                    .or_else(|_| self.env.secret("SANDBOX_URL").map(|s| s.to_string()))
+                    .unwrap_or_default();
+                if base.is_empty() {
+                    return error(503, "containers are disabled and SANDBOX_URL is not set");
+                }
+                let init = request_init(&method, &token, body.as_deref())?;
+                let req = Request::new_with_init(
+                    &format!("{}{path}", base.trim_end_matches('/')),
+                    &init,
+                )?;
+                worker::Fetch::Request(req).send().await
+            }
+        }
+    }
+}
+
+fn request_init(method: &Method, token: &str, body: Option<&str>) -> Result<RequestInit> {
+    let headers = Headers::new();
+    headers.set("authorization", &format!("Bearer {token}"))?;
+    headers.set("content-type", "application/json")?;
+    let mut init = RequestInit::new();
+    init.with_method(method.clone()).with_headers(headers);
+    if let Some(body) = body {
+        init.with_body(Some(JsValue::from_str(body)));
+    }
+    Ok(init)
+}
+
+fn error(status: u16, message: &str) -> Result<Response> {
+    openma_cloudflare::json(
+        status,
+        &json!({"status": "error", "error": {"type": "sandbox_error", "message": message}}),
+    )
 }

@@ -1,0 +1,176 @@
+//! Keeps a session's turns moving. Work runs in the background of the request
+//! that caused it; an alarm is the watchdog that resumes it from the log if
+//! the object is evicted or crashes mid-turn, and the timer for retry
+//! back-offs. Because every step is recorded before the next one starts, a
+//! resumed driver continues exactly where the log ends.
+
+use std::rc::Rc;
+
+use openma_core::HarnessError;
+use openma_core::StepOutcome;
+use openma_core::wire::SessionStatus;
+use serde_json::json;
+
+use super::Inner;
+
+/// How long a turn may go without the driver checking in before the alarm
+/// resumes it.
+const WATCHDOG_MS: u64 = 30_000;
+
+/// How long to wait before retrying after an infrastructure failure.
+const RETRY_MS: u64 = 2_000;
+
+fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+impl Inner {
+    /// Makes sure a driver loop will look at the session soon: starts one in
+    /// the background unless one is running, which then loops once more.
+    pub(crate) fn kick(self: &Rc<Self>) {
+        self.dirty.set(true);
+        if self.driving.replace(true) {
+            return;
+        }
+        let inner = Rc::clone(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            inner.drive().await;
+            inner.driving.set(false);
+        });
+    }
+
+    /// Steps the harness until the session waits for input, for a timer, or
+    /// ends. The caller holds `driving`.
+    pub(crate) async fn drive(self: &Rc<Self>) {
+        let harness = match self.harness().await {
+            Ok(harness) => harness,
+            Err(e) => {
+                log_failure("open_session", &e.to_string(), None);
+                self.arm(now_ms() + RETRY_MS).await;
+                return;
+            }
+        };
+        let session_id = harness.config().session_id.clone();
+        self.arm(now_ms() + WATCHDOG_MS).await;
+        loop {
+            self.dirty.set(false);
+            let outcome = harness.step_with(&*self.hub).await;
+            self.sync_index(harness.state().status);
+            match outcome {
+                Ok(StepOutcome::Continue) => {}
+                Ok(StepOutcome::WaitUntil(at)) => {
+                    self.arm(u64::try_from(at.0).unwrap_or_default()).await;
+                    if !self.dirty.get() {
+                        return;
+                    }
+                }
+                Ok(StepOutcome::Idle | StepOutcome::Terminated) => {
+                    if !self.dirty.get() {
+                        self.disarm().await;
+                        return;
+                    }
+                }
+                Err(HarnessError::StepInProgress) => return,
+                Err(e) => {
+                    log_failure("step", &e.to_string(), Some(&session_id));
+                    self.arm(now_ms() + RETRY_MS).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Keeps the sessions index's `status` (used for filtering lists) in
+    /// step with the log: a background write whenever the status changes.
+    pub(crate) fn sync_index(self: &Rc<Self>, status: SessionStatus) {
+        if self.indexed_status.replace(Some(status)) == Some(status) {
+            return;
+        }
+        if self.index_writing.replace(true) {
+            return;
+        }
+        let inner = Rc::clone(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            // Write until the index holds the latest status: a change made
+            // while a write is in flight is picked up by the next round.
+            let mut written = None;
+            while let Some(status) = inner.indexed_status.get()
+                && written != Some(status)
+            {
+                if let Err(e) = inner.write_index_status(status).await {
+                    log_failure("index_status", &e.to_string(), None);
+                    break;
+                }
+                written = Some(status);
+            }
+            inner.index_writing.set(false);
+        });
+    }
+
+    async fn write_index_status(&self, status: SessionStatus) -> worker::Result<()> {
+        let Some(record) = self.record()? else {
+            return Ok(());
+        };
+        let status = serde_json::to_value(status)?
+            .as_str()
+            .unwrap_or("idle")
+            .to_owned();
+        let now = openma_core::wire::Timestamp(worker::Date::now().as_millis() as i64).to_rfc3339();
+        self.env
+            .d1("DB")?
+            .prepare("UPDATE sessions SET status = ?1, updated_at = ?2 WHERE id = ?3")
+            .bind(&[status.into(), now.into(), record.id.into()])?
+            .run()
+            .await?;
+        Ok(())
+    }
+
+    async fn arm(&self, at_ms: u64) {
+        // workers-rs reads an integer as an offset from now.
+        let offset = i64::try_from(at_ms.saturating_sub(now_ms())).unwrap_or(i64::MAX);
+        if let Err(e) = self.state.storage().set_alarm(offset).await {
+            log_failure("set_alarm", &e.to_string(), None);
+        }
+    }
+
+    async fn disarm(&self) {
+        if let Err(e) = self.state.storage().delete_alarm().await {
+            log_failure("delete_alarm", &e.to_string(), None);
+        }
+    }
+}
+
+/// The alarm: resume the session's work, or, if a driver is already running
+/// (a long model call), push the watchdog further out.
+pub(crate) async fn on_alarm(inner: &Rc<Inner>) {
+    if inner.driving.get() {
+        inner.arm(now_ms() + WATCHDOG_MS).await;
+        return;
+    }
+    match inner.record() {
+        Ok(Some(_)) => {}
+        // Deleted, or unreadable: nothing to resume.
+        Ok(None) => return,
+        Err(e) => {
+            log_failure("alarm", &e.to_string(), None);
+            return;
+        }
+    }
+    inner.driving.set(true);
+    inner.dirty.set(true);
+    inner.drive().await;
+    inner.driving.set(false);
+}
+
+fn log_failure(stage: &str, error: &str, session_id: Option<&str>) {
+    worker::console_error!(
+        "{}",
+        json!({
+            "level": "error",
+            "event": "session_driver_failure",
+            "stage": stage,
+            "session_id": session_id,
+            "error": error,
+        })
+    );
+}

@@ -1,0 +1,379 @@
+//! What each command does.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use futures_util::StreamExt;
+use openma_cloudflare::internal::InitParams;
+use openma_cloudflare::internal::SessionRecord;
+use openma_core::HarnessError;
+use openma_core::ports::Clock;
+use openma_core::ports::EventStore;
+use openma_core::wire::ApiErrorEnvelope;
+use openma_core::wire::ApiErrorType;
+use openma_core::wire::Event;
+use openma_core::wire::EventListQuery;
+use openma_core::wire::EventPayload;
+use openma_core::wire::Session;
+use openma_core::wire::SessionEvent;
+use openma_core::wire::ValidationError;
+use openma_core::wire::event::SessionDeletedEvent;
+use openma_core::wire::object_type::SessionType;
+use openma_core::wire::usage::SessionStats;
+use serde_json::Value;
+use serde_json::json;
+use worker::Request;
+use worker::Response;
+use worker::Result;
+
+use super::Inner;
+use super::hub::Interest;
+use super::sse;
+use crate::clock::RuntimeClock;
+
+/// Heartbeat period of an open stream.
+const HEARTBEAT_MS: u64 = 15_000;
+
+/// The most `event_deltas[]` values a stream accepts.
+const MAX_EVENT_DELTAS: usize = 100;
+
+/// An error in the API's envelope; the main worker fills in `request_id`.
+pub(crate) fn error(kind: ApiErrorType, message: impl Into<String>) -> Result<Response> {
+    openma_cloudflare::json(kind.status(), &ApiErrorEnvelope::new(kind, message, ""))
+}
+
+/// A failure of the platform: logged here, reported without detail.
+pub(crate) fn internal(cause: impl std::fmt::Display) -> Result<Response> {
+    worker::console_error!(
+        "{}",
+        json!({"level": "error", "event": "session_internal_error", "error": cause.to_string()})
+    );
+    error(ApiErrorType::ApiError, "internal error")
+}
+
+fn invalid(err: &ValidationError) -> Result<Response> {
+    error(ApiErrorType::InvalidRequestError, err.to_string())
+}
+
+fn harness_error(err: HarnessError) -> Result<Response> {
+    match err {
+        HarnessError::Rejected(err) => invalid(&err),
+        other => internal(other),
+    }
+}
+
+/// `GET /health`: the object's SQLite storage answers a query.
+pub(crate) fn health(inner: &Inner) -> Result<Response> {
+    let rows: Vec<Value> = inner
+        .state
+        .storage()
+        .sql()
+        .exec("SELECT 1 AS one", None)?
+        .to_array()?;
+    let ok = rows.first().is_some_and(|row| row["one"] == json!(1));
+    openma_cloudflare::json(
+        if ok { 200 } else { 503 },
+        &json!({"status": if ok { "ok" } else { "error" }, "storage": "sqlite"}),
+    )
+}
+
+/// The session as the API returns it: the record, and the live status and
+/// usage from the log.
+async fn session_object(inner: &Inner, record: &SessionRecord) -> Result<Session> {
+    let harness = inner.harness().await?;
+    let now = RuntimeClock.now();
+    let state = harness.state();
+    let active_ms = state.active_ms_at(now);
+    Ok(Session {
+        id: record.id.clone(),
+        kind: SessionType::Tag,
+        title: record.title.clone(),
+        status: state.status,
+        environment_id: record.environment_id.clone(),
+        agent: record.agent.clone(),
+        resources: record.resources.clone(),
+        vault_ids: record.vault_ids.clone(),
+        metadata: record.metadata.clone(),
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        archived_at: record.archived_at,
+        deployment_id: None,
+        usage: state.usage_at(now),
+        stats: SessionStats {
+            active_seconds: Some(active_ms as f64 / 1000.0),
+            duration_seconds: Some(now.millis_since(record.created_at) as f64 / 1000.0),
+        },
+        budget: None,
+        outcome_evaluations: Vec::new(),
+    })
+}
+
+async fn session_response(inner: &Inner, record: &SessionRecord) -> Result<Response> {
+    let session = session_object(inner, record).await?;
+    openma_cloudflare::json(200, &session)
+}
+
+/// `POST /init`.
+pub(crate) async fn init(inner: &Rc<Inner>, mut req: Request) -> Result<Response> {
+    let params: InitParams = match req.json().await {
+        Ok(params) => params,
+        Err(e) => return error(ApiErrorType::InvalidRequestError, format!("bad init: {e}")),
+    };
+    if inner.record()?.is_some() {
+        return error(ApiErrorType::ConflictError, "the session already exists");
+    }
+    let events = match openma_core::wire::event_params::parse_initial_events(&Value::Array(
+        params.initial_events,
+    )) {
+        Ok(events) => events,
+        Err(err) => return invalid(&err),
+    };
+    inner.save_record(&params.record)?;
+    let harness = inner.harness().await?;
+    if !events.is_empty() {
+        if let Err(err) = harness.submit(events).await {
+            return harness_error(err);
+        }
+        // Start the turn before answering, so the session is created
+        // `running`; the driver takes it from there.
+        if !inner.driving.replace(true) {
+            let started = harness.step_with(&*inner.hub).await;
+            inner.driving.set(false);
+            if let Err(err) = started {
+                return harness_error(err);
+            }
+        }
+        inner.kick();
+    }
+    session_response(inner, &params.record).await
+}
+
+/// `GET /session`.
+pub(crate) async fn get(inner: &Inner, record: &SessionRecord) -> Result<Response> {
+    session_response(inner, record).await
+}
+
+/// `POST /session`: `title` (string or null) and `metadata` (a patch).
+pub(crate) async fn update(
+    inner: &Inner,
+    mut record: SessionRecord,
+    mut req: Request,
+) -> Result<Response> {
+    let body: Value = match req.json().await {
+        Ok(body) => body,
+        Err(e) => {
+            return error(
+                ApiErrorType::InvalidRequestError,
+                format!("invalid JSON body: {e}"),
+            );
+        }
+    };
+    if record.archived_at.is_some() {
+        return error(
+            ApiErrorType::InvalidRequestError,
+            "the session is archived and read-only",
+        );
+    }
+    if let Some(title) = body.get("title") {
+        record.title = match title {
+            Value::Null => None,
+            Value::String(title) if title.is_empty() => None,
+            Value::String(title) => Some(title.clone()),
+            _ => return invalid(&ValidationError::new("title", "expected a string or null")),
+        };
+    }
+    if let Some(patch) = body.get("metadata") {
+        let patch: BTreeMap<String, Option<String>> = match serde_json::from_value(patch.clone()) {
+            Ok(patch) => patch,
+            Err(_) => {
+                return invalid(&ValidationError::new(
+                    "metadata",
+                    "expected an object of strings or nulls",
+                ));
+            }
+        };
+        record.metadata = match openma_core::control::apply_metadata_patch(
+            &record.metadata,
+            &patch,
+            "metadata",
+        ) {
+            Ok(metadata) => metadata,
+            Err(err) => return invalid(&err),
+        };
+    }
+    if body.get("vault_ids").is_some() {
+        return invalid(&ValidationError::new(
+            "vault_ids",
+            "vault_ids cannot be changed after the session is created",
+        ));
+    }
+    record.updated_at = RuntimeClock.now();
+    inner.save_record(&record)?;
+    session_response(inner, &record).await
+}
+
+/// `POST /archive`: read-only from now on.
+pub(crate) async fn archive(inner: &Inner, mut record: SessionRecord) -> Result<Response> {
+    if record.archived_at.is_none() {
+        let now = RuntimeClock.now();
+        record.archived_at = Some(now);
+        record.updated_at = now;
+        inner.save_record(&record)?;
+    }
+    session_response(inner, &record).await
+}
+
+/// `DELETE /session`: ends every stream with `session.deleted`, tears the
+/// sandbox down, and removes the log.
+pub(crate) async fn delete(inner: &Inner, record: &SessionRecord) -> Result<Response> {
+    let harness = inner.harness().await.ok();
+    let head = harness.as_ref().map_or(0, |h| h.state().last_seq);
+    let seq = head + 1;
+    inner.hub.publish(&[SessionEvent {
+        seq,
+        event: Event {
+            id: openma_core::wire::event_id(&record.id, seq),
+            processed_at: Some(RuntimeClock.now()),
+            payload: EventPayload::SessionDeleted(SessionDeletedEvent {}),
+        },
+    }]);
+    inner.reset();
+    if let Some(harness) = harness
+        && let Err(e) = harness.ports().tools.teardown().await
+    {
+        worker::console_warn!(
+            "{}",
+            json!({"level": "warn", "event": "sandbox_teardown_failed", "session_id": record.id, "error": e.to_string()})
+        );
+    }
+    let storage = inner.state.storage();
+    storage.delete_alarm().await?;
+    storage.delete_all().await?;
+    openma_cloudflare::json(200, &json!({"id": record.id, "type": "session_deleted"}))
+}
+
+/// `POST /events`.
+pub(crate) async fn send_events(
+    inner: &Rc<Inner>,
+    record: &SessionRecord,
+    mut req: Request,
+) -> Result<Response> {
+    if record.archived_at.is_some() {
+        return error(
+            ApiErrorType::InvalidRequestError,
+            "the session is archived and read-only",
+        );
+    }
+    let body: Value = match req.json().await {
+        Ok(body) => body,
+        Err(e) => {
+            return error(
+                ApiErrorType::InvalidRequestError,
+                format!("invalid JSON body: {e}"),
+            );
+        }
+    };
+    let params = match openma_core::wire::parse_send_params(&body) {
+        Ok(params) => params,
+        Err(err) => return invalid(&err),
+    };
+    let harness = inner.harness().await?;
+    let echoed = match harness.submit(params.events).await {
+        Ok(echoed) => echoed,
+        Err(err) => return harness_error(err),
+    };
+    inner.kick();
+    openma_cloudflare::json(200, &json!({"data": echoed}))
+}
+
+/// `GET /events`.
+pub(crate) async fn list_events(inner: &Inner, req: &Request) -> Result<Response> {
+    let pairs = openma_cloudflare::query_pairs(&req.inner().url());
+    let query = match EventListQuery::from_pairs(&pairs) {
+        Ok(query) => query,
+        Err(err) => return invalid(&err),
+    };
+    let harness = inner.harness().await?;
+    let log = match harness.ports().store.load_all(0).await {
+        Ok(log) => log,
+        Err(e) => return internal(e),
+    };
+    openma_cloudflare::json(200, &query.page(&log))
+}
+
+/// `GET /stream`: every event appended after the stream opens, live; with
+/// `Last-Event-ID` (or `last_event_id`), first every event after that seq.
+pub(crate) async fn stream(inner: &Inner, req: &Request) -> Result<Response> {
+    let pairs = openma_cloudflare::query_pairs(&req.inner().url());
+    let mut interest = Interest::default();
+    let mut last_event_id = req.headers().get("last-event-id")?;
+    for (key, value) in &pairs {
+        match key.as_str() {
+            "event_deltas[]" | "event_deltas" => {
+                if value != "agent.message" && value != "agent.thinking" {
+                    return invalid(&ValidationError::new(
+                        "event_deltas",
+                        "each value must be agent.message or agent.thinking",
+                    ));
+                }
+                interest.deltas.insert(value.clone());
+                if interest.deltas.len() > MAX_EVENT_DELTAS {
+                    return invalid(&ValidationError::new("event_deltas", "at most 100 values"));
+                }
+            }
+            "last_event_id" => last_event_id = Some(value.clone()),
+            _ => {}
+        }
+    }
+    let after = match last_event_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => match text.parse::<u64>() {
+            Ok(seq) => Some(seq),
+            Err(_) => {
+                return invalid(&ValidationError::new(
+                    "last_event_id",
+                    "expected the id: of a received event (an integer)",
+                ));
+            }
+        },
+    };
+    let harness = inner.harness().await?;
+    let store = &harness.ports().store;
+    // Subscribe and read the head with no await in between: events after
+    // `head` arrive through the subscription, events up to it are replayed.
+    let live = inner.hub.subscribe(interest);
+    let head = match store.head_now() {
+        Ok(head) => head,
+        Err(e) => return internal(e),
+    };
+    let replay: Vec<String> = match after {
+        Some(after) if after < head => match store.load(after, usize::MAX).await {
+            Ok(events) => events
+                .iter()
+                .filter(|e| e.seq <= head)
+                .map(sse::event_frame)
+                .collect(),
+            Err(e) => return internal(e),
+        },
+        _ => Vec::new(),
+    };
+    let heartbeats = futures_util::stream::unfold((), |()| async {
+        worker::Delay::from(std::time::Duration::from_millis(HEARTBEAT_MS)).await;
+        Some((Some(sse::PING.to_owned()), ()))
+    });
+    // The live part ends when the session is deleted (the hub drops the
+    // sender); `None` marks that end, past which the heartbeats stop too.
+    let live = live
+        .map(Some)
+        .chain(futures_util::stream::once(async { None }));
+    let body = futures_util::stream::iter(replay.into_iter().map(Some))
+        .chain(futures_util::stream::select(live, heartbeats))
+        .take_while(|frame| std::future::ready(frame.is_some()))
+        .filter_map(std::future::ready)
+        .map(|frame| Ok::<Vec<u8>, worker::Error>(frame.into_bytes()));
+    let mut resp = Response::from_stream(body)?;
+    let headers = resp.headers_mut();
+    headers.set("content-type", "text/event-stream")?;
+    headers.set("cache-control", "no-cache")?;
+    Ok(resp)
+}

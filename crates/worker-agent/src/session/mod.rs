@@ -1,0 +1,224 @@
+//! One session: its event log (SQLite), its live streams, and the driver of
+//! its turns. The core harness does the work; this object persists it, serves
+//! it, and keeps it moving across evictions.
+
+mod command;
+mod driver;
+mod handlers;
+mod hub;
+mod schema;
+mod sse;
+mod store;
+
+use std::cell::Cell;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use openma_cloudflare::internal::SessionRecord;
+use openma_cloudflare::internal::TENANT_HEADER;
+use openma_core::Harness;
+use openma_core::HarnessConfig;
+use openma_core::Ports;
+use openma_core::llm::CodecModelClient;
+use openma_core::llm::anthropic::AnthropicCodec;
+use openma_core::wire::ApiErrorType;
+use worker::Env;
+use worker::Request;
+use worker::Response;
+use worker::Result;
+use worker::State;
+use worker::durable_object;
+
+use self::command::Command;
+use self::hub::Hub;
+use self::store::DoEventStore;
+use crate::clock::RuntimeClock;
+use crate::model::FetchTransport;
+use crate::signals::Signals;
+use crate::tools::SandboxTools;
+
+/// The harness with this worker's ports.
+pub(crate) type SessionHarness = Harness<
+    CodecModelClient<FetchTransport, AnthropicCodec>,
+    DoEventStore,
+    SandboxTools,
+    RuntimeClock,
+>;
+
+/// A session's Durable Object.
+#[durable_object]
+pub struct SessionDO {
+    inner: Rc<Inner>,
+}
+
+/// The object's state, shared with the driver that outlives a request.
+pub(crate) struct Inner {
+    state: State,
+    env: Env,
+    hub: Rc<Hub>,
+    harness: RefCell<Option<Rc<SessionHarness>>>,
+    /// A driver loop is running.
+    driving: Cell<bool>,
+    /// Something happened that the running driver loop must look at.
+    dirty: Cell<bool>,
+    /// Why the schema could not be applied, if it could not.
+    schema_error: Option<String>,
+    /// The status last handed to the sessions index.
+    indexed_status: Cell<Option<openma_core::wire::SessionStatus>>,
+    /// An index write is in flight.
+    index_writing: Cell<bool>,
+}
+
+impl worker::DurableObject for SessionDO {
+    fn new(state: State, env: Env) -> Self {
+        let schema_error = schema::apply(&state.storage().sql())
+            .err()
+            .map(|e| e.to_string());
+        Self {
+            inner: Rc::new(Inner {
+                state,
+                env,
+                hub: Rc::new(Hub::default()),
+                harness: RefCell::new(None),
+                driving: Cell::new(false),
+                dirty: Cell::new(false),
+                schema_error,
+                indexed_status: Cell::new(None),
+                index_writing: Cell::new(false),
+            }),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        if let Some(error) = &self.inner.schema_error {
+            return handlers::internal(format!("session storage schema: {error}"));
+        }
+        let Some(command) = Command::parse(&req.method(), &req.path()) else {
+            return handlers::error(ApiErrorType::NotFoundError, "no such session route");
+        };
+        if command == Command::Health {
+            return handlers::health(&self.inner);
+        }
+        if command == Command::Init {
+            return handlers::init(&self.inner, req).await;
+        }
+        // Every other command needs the session, owned by the caller's tenant.
+        let record = match self.inner.record() {
+            Ok(Some(record)) => record,
+            Ok(None) => return handlers::error(ApiErrorType::NotFoundError, "session not found"),
+            Err(e) => return handlers::internal(e),
+        };
+        let tenant = req.headers().get(TENANT_HEADER)?.unwrap_or_default();
+        if tenant != record.tenant_id {
+            return handlers::error(ApiErrorType::NotFoundError, "session not found");
+        }
+        // The first request after a restart resumes any unfinished turn.
+        if self.inner.harness.borrow().is_none() && command != Command::Delete {
+            self.inner.kick();
+        }
+        match command {
+            Command::Get => handlers::get(&self.inner, &record).await,
+            Command::Update => handlers::update(&self.inner, record, req).await,
+            Command::Archive => handlers::archive(&self.inner, record).await,
+            Command::Delete => handlers::delete(&self.inner, &record).await,
+            Command::SendEvents => handlers::send_events(&self.inner, &record, req).await,
+            Command::ListEvents => handlers::list_events(&self.inner, &req).await,
+            Command::Stream => handlers::stream(&self.inner, &req).await,
+            Command::Health | Command::Init => handlers::internal("unreachable command"),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        driver::on_alarm(&self.inner).await;
+        Response::ok("ok")
+    }
+}
+
+impl Inner {
+    /// The session record, if the session exists.
+    pub(crate) fn record(&self) -> Result<Option<SessionRecord>> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            value: String,
+        }
+        let rows: Vec<Row> = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT value FROM meta WHERE key = 'record'", None)?
+            .to_array()?;
+        match rows.first() {
+            Some(row) => Ok(Some(serde_json::from_str(&row.value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores the session record.
+    pub(crate) fn save_record(&self, record: &SessionRecord) -> Result<()> {
+        let value = serde_json::to_string(record)?;
+        self.state.storage().sql().exec(
+            "INSERT INTO meta (key, value) VALUES ('record', ?)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            vec![value.into()],
+        )?;
+        Ok(())
+    }
+
+    /// The session's harness, opened (and the log replayed) on first use.
+    pub(crate) async fn harness(&self) -> Result<Rc<SessionHarness>> {
+        if let Some(harness) = self.harness.borrow().as_ref() {
+            return Ok(Rc::clone(harness));
+        }
+        let record = self
+            .record()?
+            .ok_or_else(|| worker::Error::RustError("session not found".into()))?;
+        let api_key = self
+            .env
+            .secret("ANTHROPIC_API_KEY")
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let base_url = self
+            .env
+            .var("ANTHROPIC_BASE_URL")
+            .map(|v| v.to_string())
+            .or_else(|_| self.env.secret("ANTHROPIC_BASE_URL").map(|s| s.to_string()))
+            .unwrap_or_else(|_| "https://api.anthropic.com".to_owned());
+        let signals = Rc::new(Signals::new(
+            record.id.clone(),
+            record.tenant_id.clone(),
+            self.env.analytics_engine("ANALYTICS").ok(),
+        ));
+        let ports = Ports {
+            model: CodecModelClient::new(
+                FetchTransport,
+                AnthropicCodec,
+                base_url,
+                openma_core::llm::anthropic::headers(&api_key),
+            ),
+            store: DoEventStore {
+                sql: self.state.storage().sql(),
+                blobs: self.env.bucket("BLOBS")?,
+                session_id: record.id.clone(),
+                hub: Rc::clone(&self.hub),
+                signals,
+            },
+            tools: SandboxTools::new(self.env.clone(), &record),
+            clock: RuntimeClock,
+        };
+        let config = HarnessConfig::new(record.id.clone(), record.agent.clone());
+        let opened = Rc::new(
+            Harness::open(config, ports)
+                .await
+                .map_err(|e| worker::Error::RustError(e.to_string()))?,
+        );
+        // Another request may have opened it while this one awaited.
+        let mut slot = self.harness.borrow_mut();
+        Ok(Rc::clone(slot.get_or_insert(opened)))
+    }
+
+    /// Forgets everything in memory (the session was deleted).
+    pub(crate) fn reset(&self) {
+        self.harness.borrow_mut().take();
+        self.hub.close_all();
+    }
+}

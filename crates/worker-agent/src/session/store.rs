@@ -1,0 +1,191 @@
+//! Core's `EventStore` over the SessionDO's SQLite storage. Appends check the
+//! expected head and write in one synchronous block (atomic in a Durable
+//! Object); bodies too large for a row are spilled to R2 first. Every append
+//! is then published to the session's live subscribers and ops signals.
+
+use std::rc::Rc;
+
+use openma_core::ports::AppendParams;
+use openma_core::ports::EventStore;
+use openma_core::ports::StoreError;
+use openma_core::wire::Event;
+use openma_core::wire::EventSeq;
+use openma_core::wire::SessionEvent;
+use openma_core::wire::Timestamp;
+use serde::Deserialize;
+use worker::Bucket;
+use worker::SqlStorage;
+use worker::SqlStorageValue;
+
+use super::hub::Hub;
+use crate::signals::Signals;
+
+/// Event bodies larger than this live in R2 (a Durable Object SQLite row
+/// holds at most 2 MB).
+const SPILL_BYTES: usize = 256 * 1024;
+
+/// The event log of one session.
+pub(crate) struct DoEventStore {
+    pub(crate) sql: SqlStorage,
+    pub(crate) blobs: Bucket,
+    pub(crate) session_id: String,
+    pub(crate) hub: Rc<Hub>,
+    pub(crate) signals: Rc<Signals>,
+}
+
+impl std::fmt::Debug for DoEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DoEventStore")
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Row {
+    seq: i64,
+    processed_at: Option<i64>,
+    spilled: i64,
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    head: i64,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl DoEventStore {
+    fn spill_key(&self, seq: EventSeq) -> String {
+        format!("sessions/{}/events/{seq}.json", self.session_id)
+    }
+
+    /// The current last seq (0 for an empty log).
+    pub(crate) fn head_now(&self) -> Result<EventSeq, StoreError> {
+        let rows: Vec<Head> = self
+            .sql
+            .exec("SELECT COALESCE(MAX(seq), 0) AS head FROM events", None)
+            .and_then(|c| c.to_array())
+            .map_err(unavailable)?;
+        Ok(rows
+            .first()
+            .map_or(0, |r| u64::try_from(r.head).unwrap_or(0)))
+    }
+
+    async fn decode(&self, row: Row) -> Result<SessionEvent, StoreError> {
+        let body = if row.spilled == 1 {
+            let object = self
+                .blobs
+                .get(&row.body)
+                .execute()
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| unavailable(format!("spilled event {} is missing", row.body)))?;
+            object
+                .body()
+                .ok_or_else(|| unavailable("spilled event has no body"))?
+                .text()
+                .await
+                .map_err(unavailable)?
+        } else {
+            row.body
+        };
+        let mut event: Event = serde_json::from_str(&body).map_err(unavailable)?;
+        event.processed_at = row.processed_at.map(Timestamp);
+        Ok(SessionEvent {
+            seq: u64::try_from(row.seq).unwrap_or(0),
+            event,
+        })
+    }
+
+    /// Every event after `after`, in order.
+    pub(crate) async fn load_all(&self, after: EventSeq) -> Result<Vec<SessionEvent>, StoreError> {
+        self.load(after, usize::MAX).await
+    }
+}
+
+impl EventStore for DoEventStore {
+    async fn append(&self, params: AppendParams) -> Result<(), StoreError> {
+        // Spill large bodies first: the awaits happen before the head check,
+        // so the check and the inserts below run without interleaving.
+        let mut rows = Vec::with_capacity(params.events.len());
+        for record in &params.events {
+            let mut event = record.event.clone();
+            let processed_at = event.processed_at.take();
+            let body = serde_json::to_string(&event).map_err(unavailable)?;
+            let (spilled, body) = if body.len() > SPILL_BYTES {
+                let key = self.spill_key(record.seq);
+                self.blobs
+                    .put(&key, body)
+                    .execute()
+                    .await
+                    .map_err(unavailable)?;
+                (1, key)
+            } else {
+                (0, body)
+            };
+            rows.push((record, processed_at, spilled, body));
+        }
+        let actual = self.head_now()?;
+        if actual != params.expected_last_seq {
+            return Err(StoreError::Conflict {
+                expected: params.expected_last_seq,
+                actual,
+            });
+        }
+        for (record, processed_at, spilled, body) in rows {
+            let seq = i64::try_from(record.seq).map_err(unavailable)?;
+            self.sql
+                .exec(
+                    "INSERT INTO events (seq, id, type, processed_at, spilled, body)
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                    vec![
+                        seq.into(),
+                        record.event.id.as_str().into(),
+                        record.event.type_name().into(),
+                        processed_at.map_or(SqlStorageValue::Null, |t| t.0.into()),
+                        i64::from(spilled).into(),
+                        body.into(),
+                    ],
+                )
+                .map_err(unavailable)?;
+        }
+        for id in &params.mark_processed {
+            self.sql
+                .exec(
+                    "UPDATE events SET processed_at = ? WHERE id = ? AND processed_at IS NULL",
+                    vec![params.processed_at.0.into(), id.as_str().into()],
+                )
+                .map_err(unavailable)?;
+        }
+        self.signals.observe(&params.events);
+        self.hub.publish(&params.events);
+        Ok(())
+    }
+
+    async fn load(&self, after: EventSeq, limit: usize) -> Result<Vec<SessionEvent>, StoreError> {
+        let after = i64::try_from(after).map_err(unavailable)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT seq, processed_at, spilled, body FROM events
+                 WHERE seq > ? ORDER BY seq LIMIT ?",
+                vec![after.into(), limit.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(unavailable)?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            events.push(self.decode(row).await?);
+        }
+        Ok(events)
+    }
+
+    async fn head(&self) -> Result<EventSeq, StoreError> {
+        self.head_now()
+    }
+}

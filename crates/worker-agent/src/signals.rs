@@ -1,0 +1,131 @@
+//! Ops signals derived from the event log: one structured JSON log line per
+//! lifecycle transition, tool-call outcome and model error, and an Analytics
+//! Engine data point for transitions and tool calls. Nothing here ever sees a
+//! secret: events carry none.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use openma_core::wire::EventPayload;
+use openma_core::wire::SessionEvent;
+use serde_json::json;
+use worker::AnalyticsEngineDataPointBuilder;
+use worker::AnalyticsEngineDataset;
+
+/// Emits signals for one session.
+pub(crate) struct Signals {
+    session_id: String,
+    tenant_id: String,
+    dataset: Option<AnalyticsEngineDataset>,
+    /// Tool names by tool-use id, to label results.
+    tools: RefCell<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for Signals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signals")
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signals {
+    pub(crate) fn new(
+        session_id: String,
+        tenant_id: String,
+        dataset: Option<AnalyticsEngineDataset>,
+    ) -> Self {
+        Self {
+            session_id,
+            tenant_id,
+            dataset,
+            tools: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Logs and counts what these newly appended events mean.
+    pub(crate) fn observe(&self, events: &[SessionEvent]) {
+        for record in events {
+            match &record.event.payload {
+                EventPayload::SessionStatusRunning(_) => self.transition("running", None),
+                EventPayload::SessionStatusIdle(idle) => {
+                    let reason = serde_json::to_value(&idle.stop_reason)
+                        .ok()
+                        .and_then(|v| v["type"].as_str().map(str::to_owned));
+                    self.transition("idle", reason.as_deref());
+                }
+                EventPayload::SessionStatusRescheduled(_) => self.transition("rescheduling", None),
+                EventPayload::SessionStatusTerminated(_) => self.transition("terminated", None),
+                EventPayload::SessionDeleted(_) => self.transition("deleted", None),
+                EventPayload::AgentToolUse(tool_use) => {
+                    self.tools
+                        .borrow_mut()
+                        .insert(record.event.id.clone(), tool_use.name.clone());
+                }
+                EventPayload::AgentToolResult(result) => {
+                    let tool = self
+                        .tools
+                        .borrow_mut()
+                        .remove(&result.tool_use_id)
+                        .unwrap_or_else(|| "unknown".to_owned());
+                    let ok = !result.is_error.unwrap_or(false);
+                    self.log(json!({
+                        "event": "tool_call",
+                        "tool": tool,
+                        "tool_use_id": result.tool_use_id,
+                        "outcome": if ok { "ok" } else { "error" },
+                    }));
+                    self.point("tool_call", &tool, if ok { "ok" } else { "error" });
+                }
+                EventPayload::SessionError(error) => {
+                    let retry = serde_json::to_value(error.error.retry_status)
+                        .ok()
+                        .and_then(|v| v["type"].as_str().map(str::to_owned));
+                    self.log(json!({
+                        "event": "model_error",
+                        "level": "warn",
+                        "error_type": error.error.kind,
+                        "retry_status": retry,
+                        "message": error.error.message,
+                    }));
+                    self.point(
+                        "session_error",
+                        "model",
+                        retry.as_deref().unwrap_or("unknown"),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn transition(&self, status: &str, stop_reason: Option<&str>) {
+        self.log(json!({"event": "session_status", "status": status, "stop_reason": stop_reason}));
+        self.point("session_status", status, stop_reason.unwrap_or(""));
+    }
+
+    fn log(&self, mut line: serde_json::Value) {
+        line["session_id"] = json!(self.session_id);
+        line["tenant_id"] = json!(self.tenant_id);
+        if line.get("level").is_none() {
+            line["level"] = json!("info");
+        }
+        worker::console_log!("{line}");
+    }
+
+    fn point(&self, kind: &str, what: &str, outcome: &str) {
+        if let Some(dataset) = &self.dataset {
+            let point = AnalyticsEngineDataPointBuilder::new()
+                .indexes([self.tenant_id.as_str()])
+                .blobs([kind, what, outcome, self.session_id.as_str()])
+                .add_double(1.0)
+                .build();
+            if let Err(e) = dataset.write_data_point(&point) {
+                worker::console_warn!(
+                    "{}",
+                    json!({"event": "analytics_write_failed", "error": e.to_string()})
+                );
+            }
+        }
+    }
+}
