@@ -4,9 +4,14 @@
 //! directory, and a mock model server that speaks the Anthropic Messages API.
 //! Only the model provider is fake.
 
+mod api;
 pub mod mock;
 mod platform;
+pub mod python;
 
+pub use api::Api;
+pub use api::EventStream;
+pub use api::Frame;
 pub use mock::MockModel;
 pub use mock::RecordedRequest;
 pub use mock::Reply;

@@ -25,6 +25,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(180);
 #[derive(Debug, Default)]
 pub struct PlatformBuilder {
     env: Vec<(String, String)>,
+    state_dir: Option<PathBuf>,
+    api_key: Option<String>,
+    root_secret: Option<String>,
 }
 
 impl PlatformBuilder {
@@ -35,21 +38,49 @@ impl PlatformBuilder {
         self
     }
 
+    /// Keeps the platform's state in `dir` (which the caller owns), so that
+    /// another platform can be started on it later.
+    pub fn state_dir(mut self, dir: &std::path::Path) -> Self {
+        self.state_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Uses this operator key and root secret (to restart on the same state).
+    pub fn keys(mut self, api_key: &str, root_secret: &str) -> Self {
+        self.api_key = Some(api_key.to_owned());
+        self.root_secret = Some(root_secret.to_owned());
+        self
+    }
+
     /// Starts the platform and waits for its `ready` line. Fails with the
     /// platform's output if it does not become ready.
     pub fn start(self) -> Result<Platform> {
-        let state = tempfile::Builder::new()
-            .prefix("openma-e2e-")
-            .tempdir()
-            .context("creating a state directory")?;
+        let (state, state_dir) = match &self.state_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("openma-e2e-")
+                    .tempdir()
+                    .context("creating a state directory")?;
+                let dir = temp.path().to_path_buf();
+                (Some(temp), dir)
+            }
+        };
         let port = free_port()?;
-        let api_key = format!("sk-oma-test-{}", random_hex(16)?);
+        let api_key = match &self.api_key {
+            Some(key) => key.clone(),
+            None => format!("sk-oma-test-{}", random_hex(16)?),
+        };
+        let root_secret = match &self.root_secret {
+            Some(secret) => secret.clone(),
+            None => random_hex(32)?,
+        };
         let mut cmd = Command::new(xtask_bin()?);
         cmd.args(["dev", "--no-build", "--exit-on-stdin-eof"])
             .env("PORT", port.to_string())
-            .env("OMA_STATE_DIR", state.path())
+            .env("OMA_STATE_DIR", &state_dir)
             .env("API_KEY", &api_key)
-            .env("PLATFORM_ROOT_SECRET", random_hex(32)?)
+            .env("PLATFORM_ROOT_SECRET", &root_secret)
             .env("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
             .env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
             .stdin(Stdio::piped())
@@ -74,7 +105,8 @@ impl PlatformBuilder {
             output,
             base_url: format!("http://127.0.0.1:{port}"),
             api_key,
-            state_dir: state.path().to_path_buf(),
+            root_secret,
+            state_dir,
             _state: state,
         };
         match ready_rx.recv_timeout(START_TIMEOUT) {
@@ -99,8 +131,9 @@ pub struct Platform {
     output: Arc<Mutex<String>>,
     base_url: String,
     api_key: String,
+    root_secret: String,
     state_dir: PathBuf,
-    _state: tempfile::TempDir,
+    _state: Option<tempfile::TempDir>,
 }
 
 impl Platform {
@@ -122,6 +155,11 @@ impl Platform {
     /// The operator's API key for tenant `default`.
     pub fn api_key(&self) -> &str {
         &self.api_key
+    }
+
+    /// The root secret it runs with.
+    pub fn root_secret(&self) -> &str {
+        &self.root_secret
     }
 
     /// Where this instance keeps all its state.

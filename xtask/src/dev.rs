@@ -204,6 +204,12 @@ impl Config {
             env_nonempty("ANTHROPIC_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
         );
         vars.insert("OMA_ENVIRONMENT", "development".to_owned());
+        // Optional operator settings, passed through when set.
+        for name in ["MODEL_RETRY_BASE_MS", "MODEL_MAX_ATTEMPTS"] {
+            if let Some(value) = env_nonempty(name) {
+                vars.insert(name, value);
+            }
+        }
         let sandbox_port = port_from_env("OMA_SANDBOX_PORT")?;
         let inspector_port = port_from_env("OMA_INSPECTOR_PORT")?;
         vars.insert("SANDBOX_URL", format!("http://127.0.0.1:{sandbox_port}"));

@@ -10,6 +10,7 @@ mod http;
 mod jsonc;
 mod paths;
 mod proc;
+mod python;
 mod setup;
 mod test;
 mod wrangler;
@@ -23,7 +24,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  setup          install what is missing (wasm target, worker-build, wasm-bindgen, npm packages)
+  setup          install what is missing (wasm target, worker-build, wasm-bindgen, npm packages,
+                   the Python SDK virtualenv in target/py)
   build          build the three workers (release wasm) and the sandbox server; skips what is up to date
   dev            set up, build, and run the whole platform locally; prints a `ready` line
                    --no-build            use the existing build outputs (fail if missing)
@@ -62,9 +64,13 @@ fn run(args: &[String]) -> Result<()> {
             .cloned()
     };
     match command.as_str() {
-        "setup" => setup::ensure().map(|_| ()),
+        "setup" => {
+            setup::ensure()?;
+            python::ensure().map(|_| ())
+        }
         "build" => {
             let tools = setup::ensure()?;
+            python::ensure()?;
             build::workers(&tools)?;
             build::sandbox_server().map(|_| ())
         }

@@ -11,6 +11,7 @@ use crate::build;
 use crate::deploy;
 use crate::paths;
 use crate::proc;
+use crate::python;
 use crate::setup;
 
 /// The crates that must also compile for `wasm32-unknown-unknown`.
@@ -25,6 +26,7 @@ const WASM_CRATES: [&str; 5] = [
 pub(crate) fn run() -> Result<()> {
     let started = Instant::now();
     let tools = setup::ensure()?;
+    let python = python::ensure()?;
     step("format", || {
         proc::run(cargo().args(["fmt", "--all", "--check"]))
     })?;
@@ -55,7 +57,8 @@ pub(crate) fn run() -> Result<()> {
         let xtask = std::env::current_exe()?;
         let mut cmd = cargo();
         cmd.args(["test", "--workspace", "--all-features", "--no-fail-fast"])
-            .env("OMA_XTASK_BIN", xtask);
+            .env("OMA_XTASK_BIN", xtask)
+            .env("OMA_PYTHON", &python);
         // Tests that need root (network namespaces, dropping to the sandbox
         // user) are #[ignore]d, so that elsewhere they show as ignored rather
         // than passing vacuously; as root they run.

@@ -37,7 +37,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Err(_) => "req_unavailable".to_owned(),
     };
     let outcome = match route {
-        Some(route) => dispatch(route, req, &env).await,
+        Some(route) => dispatch(route, req, &env, &request_id).await,
         None => Err(ApiError::new(
             openma_core::wire::ApiErrorType::NotFoundError,
             format!("no route for {} {}", req.method(), req.path()),
@@ -51,7 +51,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     Ok(resp)
 }
 
-async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Response> {
+async fn dispatch(
+    route: Route,
+    mut req: Request,
+    env: &Env,
+    request_id: &str,
+) -> ApiResult<Response> {
     let caller = if route.authenticated() {
         Some(auth::authenticate(&req, env).await?)
     } else {
@@ -75,6 +80,49 @@ async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Respon
         }
         (Route::DeleteApiKey(id), Some(caller)) => {
             json(handlers::api_keys::delete(env, &caller, &id).await?)
+        }
+        (Route::Sessions(route), Some(caller)) => {
+            handlers::sessions::serve(route, req, env, &caller, request_id).await
+        }
+        (Route::CreateAgent, Some(caller)) => {
+            let body = request::json_body(&mut req).await?;
+            json(handlers::agents::create(env, &caller, &body).await?)
+        }
+        (Route::ListAgents, Some(caller)) => {
+            json(handlers::agents::list(env, &caller, &Query::of(&req)).await?)
+        }
+        (Route::GetAgent(id), Some(caller)) => {
+            json(handlers::agents::retrieve(env, &caller, &id, &Query::of(&req)).await?)
+        }
+        (Route::UpdateAgent(id), Some(caller)) => {
+            let body = request::json_body(&mut req).await?;
+            json(handlers::agents::update(env, &caller, &id, &body).await?)
+        }
+        (Route::ArchiveAgent(id), Some(caller)) => {
+            json(handlers::agents::archive(env, &caller, &id).await?)
+        }
+        (Route::ListAgentVersions(id), Some(caller)) => {
+            json(handlers::agents::versions(env, &caller, &id, &Query::of(&req)).await?)
+        }
+        (Route::CreateEnvironment, Some(caller)) => {
+            let body = request::json_body(&mut req).await?;
+            json(handlers::environments::create(env, &caller, &body).await?)
+        }
+        (Route::ListEnvironments, Some(caller)) => {
+            json(handlers::environments::list(env, &caller, &Query::of(&req)).await?)
+        }
+        (Route::GetEnvironment(id), Some(caller)) => {
+            json(handlers::environments::retrieve(env, &caller, &id).await?)
+        }
+        (Route::UpdateEnvironment(id), Some(caller)) => {
+            let body = request::json_body(&mut req).await?;
+            json(handlers::environments::update(env, &caller, &id, &body).await?)
+        }
+        (Route::DeleteEnvironment(id), Some(caller)) => {
+            json(handlers::environments::delete(env, &caller, &id).await?)
+        }
+        (Route::ArchiveEnvironment(id), Some(caller)) => {
+            json(handlers::environments::archive(env, &caller, &id).await?)
         }
         (_, None) => Err(ApiError::internal(
             "an authenticated route without a caller",

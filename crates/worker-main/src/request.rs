@@ -62,6 +62,14 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of `name`, in order (`types[]=a&types[]=b`).
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// `limit`: an integer in `1..=max`, `default` when absent.
     pub(crate) fn limit(&self, default: usize, max: usize) -> ApiResult<usize> {
         match self.get("limit") {

@@ -19,6 +19,32 @@ pub(crate) enum Route {
     ListApiKeys,
     /// `DELETE /v1/api_keys/{id}`.
     DeleteApiKey(String),
+    /// `/v1/sessions` and everything under it.
+    Sessions(crate::handlers::sessions::SessionRoute),
+    /// `POST /v1/agents`.
+    CreateAgent,
+    /// `GET /v1/agents`.
+    ListAgents,
+    /// `GET /v1/agents/{id}` (`?version=N`).
+    GetAgent(String),
+    /// `POST /v1/agents/{id}`.
+    UpdateAgent(String),
+    /// `POST /v1/agents/{id}/archive`.
+    ArchiveAgent(String),
+    /// `GET /v1/agents/{id}/versions`.
+    ListAgentVersions(String),
+    /// `POST /v1/environments`.
+    CreateEnvironment,
+    /// `GET /v1/environments`.
+    ListEnvironments,
+    /// `GET /v1/environments/{id}`.
+    GetEnvironment(String),
+    /// `POST /v1/environments/{id}`.
+    UpdateEnvironment(String),
+    /// `DELETE /v1/environments/{id}`.
+    DeleteEnvironment(String),
+    /// `POST /v1/environments/{id}/archive`.
+    ArchiveEnvironment(String),
 }
 
 impl Route {
@@ -35,6 +61,28 @@ impl Route {
             (Method::Post, ["v1", "api_keys"]) => Self::CreateApiKey,
             (Method::Get, ["v1", "api_keys"]) => Self::ListApiKeys,
             (Method::Delete, ["v1", "api_keys", id]) => Self::DeleteApiKey((*id).to_owned()),
+            (_, ["v1", "sessions", rest @ ..]) => {
+                return crate::handlers::sessions::SessionRoute::parse(method, rest)
+                    .map(Self::Sessions);
+            }
+            (Method::Post, ["v1", "agents"]) => Self::CreateAgent,
+            (Method::Get, ["v1", "agents"]) => Self::ListAgents,
+            (Method::Get, ["v1", "agents", id]) => Self::GetAgent((*id).to_owned()),
+            (Method::Post, ["v1", "agents", id]) => Self::UpdateAgent((*id).to_owned()),
+            (Method::Post, ["v1", "agents", id, "archive"]) => Self::ArchiveAgent((*id).to_owned()),
+            (Method::Get, ["v1", "agents", id, "versions"]) => {
+                Self::ListAgentVersions((*id).to_owned())
+            }
+            (Method::Post, ["v1", "environments"]) => Self::CreateEnvironment,
+            (Method::Get, ["v1", "environments"]) => Self::ListEnvironments,
+            (Method::Get, ["v1", "environments", id]) => Self::GetEnvironment((*id).to_owned()),
+            (Method::Post, ["v1", "environments", id]) => Self::UpdateEnvironment((*id).to_owned()),
+            (Method::Delete, ["v1", "environments", id]) => {
+                Self::DeleteEnvironment((*id).to_owned())
+            }
+            (Method::Post, ["v1", "environments", id, "archive"]) => {
+                Self::ArchiveEnvironment((*id).to_owned())
+            }
             _ => return None,
         };
         Some(route)
@@ -72,5 +120,53 @@ mod tests {
         );
         assert_eq!(Route::parse(&Method::Put, "/v1/api_keys"), None);
         assert_eq!(Route::parse(&Method::Get, "/v1/nope"), None);
+    }
+
+    #[test]
+    fn parses_agent_and_environment_routes() {
+        let parse = |method, path| Route::parse(&method, path);
+        assert_eq!(parse(Method::Post, "/v1/agents"), Some(Route::CreateAgent));
+        assert_eq!(parse(Method::Get, "/v1/agents"), Some(Route::ListAgents));
+        assert_eq!(
+            parse(Method::Get, "/v1/agents/agent_1"),
+            Some(Route::GetAgent("agent_1".into()))
+        );
+        assert_eq!(
+            parse(Method::Post, "/v1/agents/agent_1"),
+            Some(Route::UpdateAgent("agent_1".into()))
+        );
+        assert_eq!(
+            parse(Method::Post, "/v1/agents/agent_1/archive"),
+            Some(Route::ArchiveAgent("agent_1".into()))
+        );
+        assert_eq!(
+            parse(Method::Get, "/v1/agents/agent_1/versions"),
+            Some(Route::ListAgentVersions("agent_1".into()))
+        );
+        assert_eq!(parse(Method::Delete, "/v1/agents/agent_1"), None);
+        assert_eq!(
+            parse(Method::Post, "/v1/environments"),
+            Some(Route::CreateEnvironment)
+        );
+        assert_eq!(
+            parse(Method::Get, "/v1/environments"),
+            Some(Route::ListEnvironments)
+        );
+        assert_eq!(
+            parse(Method::Get, "/v1/environments/env_1"),
+            Some(Route::GetEnvironment("env_1".into()))
+        );
+        assert_eq!(
+            parse(Method::Post, "/v1/environments/env_1"),
+            Some(Route::UpdateEnvironment("env_1".into()))
+        );
+        assert_eq!(
+            parse(Method::Delete, "/v1/environments/env_1"),
+            Some(Route::DeleteEnvironment("env_1".into()))
+        );
+        assert_eq!(
+            parse(Method::Post, "/v1/environments/env_1/archive"),
+            Some(Route::ArchiveEnvironment("env_1".into()))
+        );
     }
 }

@@ -1,3 +1,10 @@
+mod agents;
 mod auth;
+mod durability;
+mod environments;
 mod health;
+mod lifecycle;
 mod mock_model;
+mod sdk_agents_environments;
+mod sessions;
+mod turns;

@@ -2,6 +2,7 @@
 //! field-naming validation, tool resolution and versioning) and metadata.
 
 mod agents;
+pub mod environments;
 mod metadata;
 mod patch;
 
@@ -13,6 +14,13 @@ pub use agents::apply_agent_update;
 pub use agents::create_agent;
 pub use agents::parse_agent_create;
 pub use agents::parse_agent_update;
+pub use environments::EnvironmentCreateParams;
+pub use environments::EnvironmentError;
+pub use environments::EnvironmentUpdateParams;
+pub use environments::apply_environment_update;
+pub use environments::create_environment;
+pub use environments::parse_environment_create;
+pub use environments::parse_environment_update;
 pub use metadata::apply_metadata_patch;
 pub use metadata::validate_metadata;
 pub use patch::Patch;

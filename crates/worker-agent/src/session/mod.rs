@@ -63,6 +63,9 @@ pub(crate) struct Inner {
     dirty: Cell<bool>,
     /// Why the schema could not be applied, if it could not.
     schema_error: Option<String>,
+    /// The storage holds a session's schema (false for an id never created,
+    /// or a deleted session: nothing is written for those).
+    schema_ready: Cell<bool>,
     /// The status last handed to the sessions index.
     indexed_status: Cell<Option<openma_core::wire::SessionStatus>>,
     /// An index write is in flight.
@@ -71,9 +74,17 @@ pub(crate) struct Inner {
 
 impl worker::DurableObject for SessionDO {
     fn new(state: State, env: Env) -> Self {
-        let schema_error = schema::apply(&state.storage().sql())
-            .err()
-            .map(|e| e.to_string());
+        // Only an existing session's storage is migrated; an id that was
+        // never created gets no storage at all.
+        let sql = state.storage().sql();
+        let (schema_ready, schema_error) = match schema::exists(&sql) {
+            Ok(false) => (false, None),
+            Ok(true) => match schema::apply(&sql) {
+                Ok(()) => (true, None),
+                Err(e) => (false, Some(e.to_string())),
+            },
+            Err(e) => (false, Some(e.to_string())),
+        };
         Self {
             inner: Rc::new(Inner {
                 state,
@@ -83,6 +94,7 @@ impl worker::DurableObject for SessionDO {
                 driving: Cell::new(false),
                 dirty: Cell::new(false),
                 schema_error,
+                schema_ready: Cell::new(schema_ready),
                 indexed_status: Cell::new(None),
                 index_writing: Cell::new(false),
             }),
@@ -137,6 +149,9 @@ impl worker::DurableObject for SessionDO {
 impl Inner {
     /// The session record, if the session exists.
     pub(crate) fn record(&self) -> Result<Option<SessionRecord>> {
+        if !self.schema_ready.get() {
+            return Ok(None);
+        }
         #[derive(serde::Deserialize)]
         struct Row {
             value: String,
@@ -153,8 +168,13 @@ impl Inner {
         }
     }
 
-    /// Stores the session record.
+    /// Stores the session record, creating the storage schema first when
+    /// this is a new session.
     pub(crate) fn save_record(&self, record: &SessionRecord) -> Result<()> {
+        if !self.schema_ready.get() {
+            schema::apply(&self.state.storage().sql())?;
+            self.schema_ready.set(true);
+        }
         let value = serde_json::to_string(record)?;
         self.state.storage().sql().exec(
             "INSERT INTO meta (key, value) VALUES ('record', ?)
@@ -205,7 +225,14 @@ impl Inner {
             tools: SandboxTools::new(self.env.clone(), &record),
             clock: RuntimeClock,
         };
-        let config = HarnessConfig::new(record.id.clone(), record.agent.clone());
+        let mut config = HarnessConfig::new(record.id.clone(), record.agent.clone());
+        // Operator settings: how hard to retry a failing model provider.
+        if let Some(ms) = self.setting("MODEL_RETRY_BASE_MS") {
+            config.retry.base_delay_ms = ms;
+        }
+        if let Some(attempts) = self.setting("MODEL_MAX_ATTEMPTS") {
+            config.retry.max_attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+        }
         let opened = Rc::new(
             Harness::open(config, ports)
                 .await
@@ -216,8 +243,20 @@ impl Inner {
         Ok(Rc::clone(slot.get_or_insert(opened)))
     }
 
+    /// A numeric variable, if set and valid.
+    fn setting(&self, name: &str) -> Option<u64> {
+        let value = self
+            .env
+            .var(name)
+            .map(|v| v.to_string())
+            .or_else(|_| self.env.secret(name).map(|s| s.to_string()))
+            .ok()?;
+        value.trim().parse().ok()
+    }
+
     /// Forgets everything in memory (the session was deleted).
     pub(crate) fn reset(&self) {
+        self.schema_ready.set(false);
         self.harness.borrow_mut().take();
         self.hub.close_all();
     }

@@ -8,6 +8,17 @@ const MIGRATIONS: [&str; 1] = [include_str!(
     "../../../../migrations/session/0001_event_log.sql"
 )];
 
+/// Whether this storage holds a session's schema.
+pub(crate) fn exists(sql: &SqlStorage) -> worker::Result<bool> {
+    let rows: Vec<serde_json::Value> = sql
+        .exec(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+            None,
+        )?
+        .to_array()?;
+    Ok(!rows.is_empty())
+}
+
 /// Brings the storage up to the latest schema.
 pub(crate) fn apply(sql: &SqlStorage) -> worker::Result<()> {
     sql.exec(

@@ -1,5 +1,8 @@
 //! One module per resource.
 
+pub(crate) mod agents;
 pub(crate) mod api_keys;
+pub(crate) mod environments;
 pub(crate) mod health;
+pub(crate) mod sessions;
 pub(crate) mod tenants;

@@ -1,7 +1,10 @@
 //! D1 access for the control plane. Every query that reads or writes a
 //! tenant's objects is scoped by `tenant_id`.
 
+pub(crate) mod agents;
 pub(crate) mod api_keys;
+pub(crate) mod environments;
+pub(crate) mod sessions;
 pub(crate) mod tenants;
 
 use serde::de::DeserializeOwned;

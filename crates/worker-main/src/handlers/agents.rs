@@ -1,0 +1,230 @@
+//! `/v1/agents`: versioned agent configurations. Every effective update
+//! stores a new version; archived agents are read-only.
+
+use openma_core::control;
+use openma_core::control::AgentUpdateError;
+use openma_core::wire::Agent;
+use openma_core::wire::ApiErrorType;
+use openma_core::wire::Page;
+use openma_core::wire::PageCursor;
+use openma_core::wire::Timestamp;
+use openma_core::wire::ValidationError;
+use openma_core::wire::page::Order;
+use serde_json::Value;
+use worker::Env;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::error::ApiResult;
+use crate::request::Query;
+use crate::request::now;
+use crate::store;
+use crate::store::agents::ListFilter;
+
+/// A validation failure; metadata limits carry `invalid_metadata`.
+pub(crate) fn invalid(err: ValidationError) -> ApiError {
+    let metadata = err.path == "metadata" || err.path.starts_with("metadata.");
+    let mut api = ApiError::from(err);
+    if metadata {
+        api.code = Some("invalid_metadata");
+    }
+    api
+}
+
+/// `include_archived`: `true` or `false` (default).
+pub(crate) fn include_archived(query: &Query) -> ApiResult<bool> {
+    match query.get("include_archived") {
+        None => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(_) => Err(ApiError::invalid(
+            "include_archived: expected true or false",
+        )),
+    }
+}
+
+/// The `page` cursor's position, empty for the first page.
+pub(crate) fn after(query: &Query) -> ApiResult<String> {
+    match query.get("page") {
+        Some(page) if !page.is_empty() => Ok(PageCursor::decode(page, Order::Asc)?.after),
+        _ => Ok(String::new()),
+    }
+}
+
+/// A page of `items` fetched with `limit + 1`; `key` gives the cursor position.
+pub(crate) fn page<T: serde::Serialize>(
+    mut items: Vec<T>,
+    limit: usize,
+    key: impl Fn(&T) -> String,
+) -> ApiResult<Value> {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next_page = match (more, items.last()) {
+        (true, Some(last)) => Some(
+            PageCursor {
+                order: Order::Asc,
+                after: key(last),
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    serde_json::to_value(Page {
+        data: items,
+        next_page,
+        prev_page: None,
+    })
+    .map_err(ApiError::internal)
+}
+
+fn to_value(agent: &Agent) -> ApiResult<Value> {
+    serde_json::to_value(agent).map_err(ApiError::internal)
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("agent", id)
+}
+
+async fn latest(env: &Env, caller: &Caller, id: &str) -> ApiResult<Agent> {
+    store::agents::get(env, &caller.tenant_id, id, None)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Value> {
+    let params = control::parse_agent_create(body).map_err(invalid)?;
+    let now = now();
+    let id = openma_cloudflare::ids::mint_id("agent_", now.0.unsigned_abs())
+        .map_err(ApiError::internal)?;
+    let agent = control::create_agent(params, id, now).map_err(invalid)?;
+    store::agents::insert(env, &caller.tenant_id, &agent).await?;
+    to_value(&agent)
+}
+
+fn timestamp(query: &Query, name: &str) -> ApiResult<Option<Timestamp>> {
+    query
+        .get(name)
+        .map(|text| {
+            Timestamp::parse_rfc3339(text)
+                .ok_or_else(|| ApiError::invalid(format!("{name}: expected an RFC 3339 timestamp")))
+        })
+        .transpose()
+}
+
+pub(crate) async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult<Value> {
+    let limit = query.limit(20, 100)?;
+    let filter = ListFilter {
+        include_archived: include_archived(query)?,
+        created_gte: timestamp(query, "created_at[gte]")?,
+        created_lte: timestamp(query, "created_at[lte]")?,
+    };
+    let after = after(query)?;
+    let agents = store::agents::list(env, &caller.tenant_id, &filter, &after, limit + 1).await?;
+    page(agents, limit, |agent| agent.id.clone())
+}
+
+pub(crate) async fn retrieve(
+    env: &Env,
+    caller: &Caller,
+    id: &str,
+    query: &Query,
+) -> ApiResult<Value> {
+    let version = match query.get("version") {
+        None | Some("") => None,
+        Some(text) => Some(
+            text.parse::<u64>()
+                .ok()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| ApiError::invalid("version: expected an integer of at least 1"))?,
+        ),
+    };
+    match store::agents::get(env, &caller.tenant_id, id, version).await? {
+        Some(agent) => to_value(&agent),
+        None => match version {
+            Some(version)
+                if store::agents::get(env, &caller.tenant_id, id, None)
+                    .await?
+                    .is_some() =>
+            {
+                Err(ApiError::new(
+                    ApiErrorType::NotFoundError,
+                    format!("agent {id} has no version {version}"),
+                ))
+            }
+            _ => Err(not_found(id)),
+        },
+    }
+}
+
+fn update_error(err: AgentUpdateError) -> ApiError {
+    match err {
+        AgentUpdateError::Invalid(err) => invalid(err),
+        AgentUpdateError::Archived => {
+            ApiError::invalid("the agent is archived and cannot be updated")
+        }
+        AgentUpdateError::VersionConflict { .. } => {
+            ApiError::new(ApiErrorType::ConflictError, err.to_string())
+        }
+    }
+}
+
+/// How often an update without `version` is re-applied after losing a race.
+const UPDATE_ATTEMPTS: usize = 3;
+
+pub(crate) async fn update(env: &Env, caller: &Caller, id: &str, body: &Value) -> ApiResult<Value> {
+    let params = control::parse_agent_update(body).map_err(invalid)?;
+    let mut current = latest(env, caller, id).await?;
+    for _ in 0..UPDATE_ATTEMPTS {
+        let Some(next) =
+            control::apply_agent_update(&current, params.clone(), now()).map_err(update_error)?
+        else {
+            return to_value(&current);
+        };
+        if store::agents::update(env, &caller.tenant_id, current.version, &next).await? {
+            return to_value(&next);
+        }
+        // Another writer got there first, or archived it: a caller who named
+        // a version has a conflict; otherwise the update applies to the new
+        // latest version (and `apply_agent_update` reports an archive).
+        let stored = latest(env, caller, id).await?;
+        if params.version.is_some() && stored.archived_at.is_none() {
+            return Err(update_error(AgentUpdateError::VersionConflict {
+                expected: current.version,
+                actual: stored.version,
+            }));
+        }
+        current = stored;
+    }
+    Err(ApiError::new(
+        ApiErrorType::ConflictError,
+        "the agent is being updated concurrently; retry",
+    ))
+}
+
+pub(crate) async fn archive(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {
+    let current = latest(env, caller, id).await?;
+    if current.archived_at.is_none() {
+        store::agents::archive(env, &caller.tenant_id, id, now()).await?;
+    }
+    to_value(&latest(env, caller, id).await?)
+}
+
+pub(crate) async fn versions(
+    env: &Env,
+    caller: &Caller,
+    id: &str,
+    query: &Query,
+) -> ApiResult<Value> {
+    let limit = query.limit(20, 100)?;
+    let after = after(query)?;
+    let after = if after.is_empty() {
+        0
+    } else {
+        after
+            .parse::<u64>()
+            .map_err(|_| ApiError::invalid("page: invalid page cursor"))?
+    };
+    latest(env, caller, id).await?;
+    let versions = store::agents::versions(env, &caller.tenant_id, id, after, limit + 1).await?;
+    page(versions, limit, |agent| agent.version.to_string())
+}

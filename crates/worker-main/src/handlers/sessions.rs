@@ -1,0 +1,546 @@
+//! `/v1/sessions`: created and listed here (the D1 index); everything about
+//! one session is answered by its SessionDO in the agent worker, reached
+//! over the `AGENT` service binding with the caller's tenant attached.
+
+use std::collections::BTreeMap;
+
+use openma_cloudflare::internal::InitParams;
+use openma_cloudflare::internal::SessionRecord;
+use openma_cloudflare::internal::TENANT_HEADER;
+use openma_core::wire::Agent;
+use openma_core::wire::ApiErrorType;
+use openma_core::wire::SessionAgent;
+use openma_core::wire::Timestamp;
+use openma_core::wire::ValidationError;
+use openma_core::wire::page::Order;
+use openma_core::wire::page::PageCursor;
+use serde_json::Value;
+use serde_json::json;
+use worker::Env;
+use worker::Headers;
+use worker::Method;
+use worker::Request;
+use worker::RequestInit;
+use worker::Response;
+use worker::wasm_bindgen::JsValue;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::error::ApiResult;
+use crate::request::Query;
+use crate::request::now;
+use crate::store;
+use crate::store::sessions::ListFilter;
+use crate::store::sessions::SessionRow;
+
+/// What a route under `/v1/sessions/{id}` asks of the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SessionRoute {
+    Create,
+    List,
+    Get(String),
+    Update(String),
+    Delete(String),
+    Archive(String),
+    ListEvents(String),
+    SendEvents(String),
+    Stream(String),
+}
+
+impl SessionRoute {
+    /// Parses the segments after `/v1/sessions`.
+    pub(crate) fn parse(method: &Method, rest: &[&str]) -> Option<Self> {
+        let id = |s: &str| s.to_owned();
+        Some(match (method, rest) {
+            (Method::Post, []) => Self::Create,
+            (Method::Get, []) => Self::List,
+            (Method::Get, [s]) => Self::Get(id(s)),
+            (Method::Post, [s]) => Self::Update(id(s)),
+            (Method::Delete, [s]) => Self::Delete(id(s)),
+            (Method::Post, [s, "archive"]) => Self::Archive(id(s)),
+            (Method::Get, [s, "events"]) => Self::ListEvents(id(s)),
+            (Method::Post, [s, "events"]) => Self::SendEvents(id(s)),
+            (Method::Get, [s, "events", "stream"]) => Self::Stream(id(s)),
+            _ => return None,
+        })
+    }
+}
+
+/// Serves a session route.
+pub(crate) async fn serve(
+    route: SessionRoute,
+    req: Request,
+    env: &Env,
+    caller: &Caller,
+    request_id: &str,
+) -> ApiResult<Response> {
+    match route {
+        SessionRoute::Create => {
+            let mut req = req;
+            let body = crate::request::json_body(&mut req).await?;
+            create(env, caller, &body, request_id).await
+        }
+        SessionRoute::List => {
+            let page = list(env, caller, &Query::of(&req)).await?;
+            Ok(openma_cloudflare::json(200, &page)?)
+        }
+        SessionRoute::Get(id) => {
+            forward(env, caller, &id, req, Method::Get, "session", request_id).await
+        }
+        SessionRoute::Update(id) => {
+            let resp = forward(env, caller, &id, req, Method::Post, "session", request_id).await?;
+            reindex(env, caller, &id, resp).await
+        }
+        SessionRoute::Archive(id) => {
+            let resp = forward(env, caller, &id, req, Method::Post, "archive", request_id).await?;
+            reindex(env, caller, &id, resp).await
+        }
+        SessionRoute::Delete(id) => {
+            let resp =
+                forward(env, caller, &id, req, Method::Delete, "session", request_id).await?;
+            if resp.status_code() == 200 {
+                store::sessions::delete(env, &caller.tenant_id, &id).await?;
+            }
+            Ok(resp)
+        }
+        SessionRoute::ListEvents(id) => {
+            forward(env, caller, &id, req, Method::Get, "events", request_id).await
+        }
+        SessionRoute::SendEvents(id) => {
+            forward(env, caller, &id, req, Method::Post, "events", request_id).await
+        }
+        SessionRoute::Stream(id) => {
+            forward(env, caller, &id, req, Method::Get, "stream", request_id).await
+        }
+    }
+}
+
+fn field_error(path: &str, message: &str) -> ApiError {
+    ApiError::from(ValidationError::new(path, message))
+}
+
+fn optional_string(body: &Value, name: &str) -> ApiResult<Option<String>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(field_error(name, "expected a string")),
+    }
+}
+
+/// The agent snapshot a session is created with: an id (latest version),
+/// `{type:"agent", id, version?}`, or `{type:"agent_with_overrides", ...}`.
+async fn resolve_agent(env: &Env, caller: &Caller, spec: &Value) -> ApiResult<SessionAgent> {
+    let (id, version, overrides) = match spec {
+        Value::String(id) => (id.clone(), None, None),
+        Value::Object(obj) => {
+            let kind = obj.get("type").and_then(Value::as_str).unwrap_or("agent");
+            let id = obj
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| field_error("agent.id", "required"))?
+                .to_owned();
+            let version = match obj.get("version") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_u64().filter(|v| *v >= 1).ok_or_else(|| {
+                    field_error("agent.version", "expected an integer of at least 1")
+                })?),
+            };
+            match kind {
+                "agent" => (id, version, None),
+                "agent_with_overrides" => (id, version, Some(obj.clone())),
+                _ => {
+                    return Err(field_error(
+                        "agent.type",
+                        "expected \"agent\" or \"agent_with_overrides\"",
+                    ));
+                }
+            }
+        }
+        _ => {
+            return Err(field_error(
+                "agent",
+                "expected an agent id or an agent object",
+            ));
+        }
+    };
+    let agent: Agent = store::agents::get(env, &caller.tenant_id, &id, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent", &id))?;
+    if agent.archived_at.is_some() {
+        return Err(ApiError::invalid(format!("agent {id} is archived")));
+    }
+    let mut snapshot = SessionAgent::from(&agent);
+    if let Some(overrides) = overrides {
+        if let Some(model) = overrides.get("model") {
+            snapshot.model = serde_json::from_value(model.clone())
+                .map_err(|_| field_error("agent.model", "expected a model id or a model object"))?;
+        }
+        if let Some(system) = overrides.get("system") {
+            snapshot.system = match system {
+                Value::Null => None,
+                Value::String(s) if s.is_empty() => None,
+                Value::String(s) => Some(s.clone()),
+                _ => return Err(field_error("agent.system", "expected a string or null")),
+            };
+        }
+        if let Some(tools) = overrides.get("tools") {
+            let params: Vec<openma_core::tools::AgentToolParams> =
+                serde_json::from_value(if tools.is_null() {
+                    json!([])
+                } else {
+                    tools.clone()
+                })
+                .map_err(|e| field_error("agent.tools", &e.to_string()))?;
+            snapshot.tools = openma_core::tools::resolve_tools(&params)?;
+        }
+    }
+    Ok(snapshot)
+}
+
+async fn create(env: &Env, caller: &Caller, body: &Value, request_id: &str) -> ApiResult<Response> {
+    let agent_spec = body
+        .get("agent")
+        .ok_or_else(|| field_error("agent", "required"))?;
+    let environment_id = match body.get("environment_id") {
+        Some(Value::String(id)) => id.clone(),
+        Some(_) => return Err(field_error("environment_id", "expected a string")),
+        None => return Err(field_error("environment_id", "required")),
+    };
+    let title = optional_string(body, "title")?;
+    let metadata: BTreeMap<String, String> = match body.get("metadata") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(value) => serde_json::from_value(value.clone())
+            .map_err(|_| field_error("metadata", "expected an object of strings"))?,
+    };
+    openma_core::control::validate_metadata(&metadata, "metadata")?;
+    let vault_ids: Vec<String> = match body.get("vault_ids") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(value) => serde_json::from_value(value.clone())
+            .map_err(|_| field_error("vault_ids", "expected an array of strings"))?,
+    };
+    let resources: Vec<Value> = match body.get("resources") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.clone(),
+        Some(_) => return Err(field_error("resources", "expected an array")),
+    };
+    let initial_events = match body.get("initial_events") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(value) => {
+            openma_core::wire::event_params::parse_initial_events(value)?;
+            value.as_array().cloned().unwrap_or_default()
+        }
+    };
+    let agent = resolve_agent(env, caller, agent_spec).await?;
+    let environment = store::environments::get(env, &caller.tenant_id, &environment_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("environment", &environment_id))?;
+    if environment.archived_at.is_some() {
+        let mut err = ApiError::invalid(format!("environment {environment_id} is archived"));
+        err.code = Some("environment_archived");
+        return Err(err);
+    }
+    let now = now();
+    let id = openma_cloudflare::ids::mint_id("sesn_", now.0.unsigned_abs())
+        .map_err(ApiError::internal)?;
+    let record = SessionRecord {
+        id: id.clone(),
+        tenant_id: caller.tenant_id.clone(),
+        environment_id: environment_id.clone(),
+        environment_config: serde_json::to_value(&environment.config).unwrap_or(Value::Null),
+        agent,
+        title: title.clone(),
+        metadata,
+        resources,
+        vault_ids,
+        created_at: now,
+        updated_at: now,
+        archived_at: None,
+    };
+    store::sessions::insert(
+        env,
+        &SessionRow {
+            id: id.clone(),
+            tenant_id: caller.tenant_id.clone(),
+            agent_id: record.agent.id.clone(),
+            agent_version: i64::try_from(record.agent.version).unwrap_or(i64::MAX),
+            environment_id,
+            title,
+            status: if initial_events.is_empty() {
+                "idle"
+            } else {
+                "running"
+            }
+            .to_owned(),
+            created_at: now.to_rfc3339(),
+            updated_at: now.to_rfc3339(),
+            archived_at: None,
+        },
+    )
+    .await?;
+    let init = InitParams {
+        record,
+        initial_events,
+    };
+    let body = serde_json::to_string(&init).map_err(ApiError::internal)?;
+    let resp = agent_request(
+        env,
+        caller,
+        &id,
+        Method::Post,
+        "init",
+        None,
+        Some(body),
+        None,
+    )
+    .await;
+    match resp {
+        Ok(resp) if resp.status_code() == 200 => relay(resp, request_id).await,
+        other => {
+            // Keep the index consistent with what exists.
+            store::sessions::delete(env, &caller.tenant_id, &id).await?;
+            match other {
+                Ok(resp) => relay(resp, request_id).await,
+                Err(e) => Err(ApiError::internal(e)),
+            }
+        }
+    }
+}
+
+/// `GET /v1/sessions`: newest first by default, with `next_page` and
+/// `prev_page` cursors.
+async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult<Value> {
+    let limit = query.limit(20, 100)?;
+    let order = match query.get("order") {
+        None | Some("desc") => Order::Desc,
+        Some("asc") => Order::Asc,
+        Some(_) => return Err(field_error("order", "expected asc or desc")),
+    };
+    let mut filter = ListFilter {
+        agent_id: query.get("agent_id").map(str::to_owned),
+        ..ListFilter::default()
+    };
+    if let Some(version) = query.get("agent_version") {
+        filter.agent_version = Some(
+            version
+                .parse()
+                .map_err(|_| field_error("agent_version", "expected an integer"))?,
+        );
+    }
+    filter.include_archived = match query.get("include_archived") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(field_error("include_archived", "expected true or false")),
+    };
+    for status in query.all("statuses[]").chain(query.all("statuses")) {
+        if !["idle", "running", "rescheduling", "terminated"].contains(&status) {
+            return Err(field_error(
+                "statuses",
+                "each value must be idle, running, rescheduling or terminated",
+            ));
+        }
+        filter.statuses.push(status.to_owned());
+    }
+    for (key, op) in [
+        ("created_at[gt]", ">"),
+        ("created_at[gte]", ">="),
+        ("created_at[lt]", "<"),
+        ("created_at[lte]", "<="),
+    ] {
+        if let Some(at) = query.get(key) {
+            let at = Timestamp::parse_rfc3339(at)
+                .ok_or_else(|| field_error(key, "expected an RFC 3339 timestamp"))?;
+            filter.created.push((op, at.to_rfc3339()));
+        }
+    }
+    // A cursor says where the page starts and in which direction: `n:<id>`
+    // continues past id in list order, `p:<id>` goes back before it.
+    let (backwards, after) = match query.get("page") {
+        None => (false, None),
+        Some(page) => {
+            let cursor = PageCursor::decode(page, order)?;
+            match cursor.after.split_once(':') {
+                Some(("n", id)) => (false, Some(id.to_owned())),
+                Some(("p", id)) => (true, Some(id.to_owned())),
+                _ => return Err(field_error("page", "invalid page cursor")),
+            }
+        }
+    };
+    let ascending = (order == Order::Asc) != backwards;
+    let mut rows = store::sessions::list(
+        env,
+        &caller.tenant_id,
+        &filter,
+        after.as_deref(),
+        ascending,
+        limit + 1,
+    )
+    .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    if backwards {
+        rows.reverse();
+    }
+    let cursor = |dir: &str, id: &str| {
+        PageCursor {
+            order,
+            after: format!("{dir}:{id}"),
+        }
+        .encode()
+    };
+    let (has_next, has_prev) = if backwards {
+        (true, more)
+    } else {
+        (more, after.is_some())
+    };
+    let next_page = match (has_next, rows.last()) {
+        (true, Some(last)) => Some(cursor("n", &last.id)),
+        _ => None,
+    };
+    let prev_page = match (has_prev, rows.first()) {
+        (true, Some(first)) => Some(cursor("p", &first.id)),
+        _ => None,
+    };
+    // Each listed session comes from its SessionDO (live status and usage).
+    let mut data = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut resp = agent_request(
+            env,
+            caller,
+            &row.id,
+            Method::Get,
+            "session",
+            None,
+            None,
+            None,
+        )
+        .await?;
+        if resp.status_code() == 200 {
+            data.push(resp.json::<Value>().await?);
+        }
+    }
+    Ok(json!({"data": data, "next_page": next_page, "prev_page": prev_page}))
+}
+
+/// Re-reads an updated or archived session into the index.
+async fn reindex(env: &Env, caller: &Caller, id: &str, resp: Response) -> ApiResult<Response> {
+    if resp.status_code() != 200 {
+        return Ok(resp);
+    }
+    let mut resp = resp;
+    let session: Value = resp.json().await?;
+    store::sessions::update(
+        env,
+        &caller.tenant_id,
+        id,
+        session["title"].as_str(),
+        session["archived_at"].as_str(),
+        session["updated_at"].as_str().unwrap_or_default(),
+    )
+    .await?;
+    Ok(openma_cloudflare::json(200, &session)?)
+}
+
+/// Sends a request to the session's SessionDO through the agent worker.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one internal request, spelled out"
+)]
+async fn agent_request(
+    env: &Env,
+    caller: &Caller,
+    id: &str,
+    method: Method,
+    command: &str,
+    query: Option<&str>,
+    body: Option<String>,
+    last_event_id: Option<String>,
+) -> worker::Result<Response> {
+    let headers = Headers::new();
+    headers.set(TENANT_HEADER, &caller.tenant_id)?;
+    headers.set("content-type", "application/json")?;
+    if let Some(last) = last_event_id {
+        headers.set("last-event-id", &last)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(body) = body {
+        init.with_body(Some(JsValue::from_str(&body)));
+    }
+    let url = match query {
+        Some(q) if !q.is_empty() => format!("https://agent.internal/sessions/{id}/{command}?{q}"),
+        _ => format!("https://agent.internal/sessions/{id}/{command}"),
+    };
+    let req = Request::new_with_init(&url, &init)?;
+    env.service("AGENT")?.fetch_request(req).await
+}
+
+/// Forwards a public request to the session's object: the session id must be
+/// well-formed; the object itself answers 404 for another tenant's session.
+async fn forward(
+    env: &Env,
+    caller: &Caller,
+    id: &str,
+    mut req: Request,
+    method: Method,
+    command: &str,
+    request_id: &str,
+) -> ApiResult<Response> {
+    if !openma_core::wire::ids::has_prefix(id, openma_core::wire::ids::SESSION_PREFIX) {
+        return Err(ApiError::not_found("session", id));
+    }
+    let raw_url = req.inner().url();
+    let query = raw_url.split_once('?').map(|(_, q)| q.to_owned());
+    let body = if method == Method::Post {
+        Some(crate::request::json_body(&mut req).await?.to_string())
+    } else {
+        None
+    };
+    let last_event_id = req.headers().get("last-event-id")?;
+    let resp = agent_request(
+        env,
+        caller,
+        id,
+        method,
+        command,
+        query.as_deref(),
+        body,
+        last_event_id,
+    )
+    .await?;
+    relay(resp, request_id).await
+}
+
+/// Passes a SessionDO's answer on: streams untouched, JSON with the request
+/// id filled into error envelopes.
+async fn relay(mut resp: Response, request_id: &str) -> ApiResult<Response> {
+    let streaming = resp
+        .headers()
+        .get("content-type")?
+        .is_some_and(|t| t.starts_with("text/event-stream"));
+    if streaming {
+        // A fetched response's headers are immutable: re-wrap the same body
+        // stream (no copy) so the request id can be added.
+        let worker::ResponseBody::Stream(stream) = resp.body() else {
+            return Err(ApiError::internal("an event stream without a body"));
+        };
+        let mut out = Response::from_body(worker::ResponseBody::Stream(stream.clone()))?;
+        out.headers_mut().set("content-type", "text/event-stream")?;
+        out.headers_mut().set("cache-control", "no-cache")?;
+        return Ok(out);
+    }
+    let status = resp.status_code();
+    let mut body: Value = resp.json().await?;
+    if status >= 400 {
+        let kind = serde_json::from_value::<ApiErrorType>(body["error"]["type"].clone())
+            .unwrap_or(ApiErrorType::ApiError);
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or("error")
+            .to_owned();
+        return Err(ApiError::new(kind, message));
+    }
+    if body.get("request_id").is_some() {
+        body["request_id"] = Value::String(request_id.to_owned());
+    }
+    Ok(openma_cloudflare::json(status, &body)?)
+}

@@ -1,0 +1,64 @@
+//! Running the official Python SDK (`anthropic`, pinned in
+//! `tests/python/requirements.txt`) against a [`Platform`]: scripts in
+//! `tests/python/` run with the virtualenv that `cargo xtask setup` (or
+//! `build`, or `test`) creates in `target/py`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::Context;
+use anyhow::Result;
+use anyhow::bail;
+
+use crate::Platform;
+
+/// The virtualenv's interpreter: `OMA_PYTHON`, else `target/py/bin/python`.
+/// A missing virtualenv is an error, never a skip.
+pub fn interpreter() -> Result<PathBuf> {
+    let path = match std::env::var_os("OMA_PYTHON") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/py/bin/python"),
+    };
+    if !path.exists() {
+        bail!(
+            "the Python SDK virtualenv is missing ({}): run `cargo xtask setup` (or `cargo xtask build`) first",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Runs `tests/python/<script>` with `ANTHROPIC_BASE_URL` set to the
+/// platform and `ANTHROPIC_API_KEY` to `api_key`, passing `args`; returns
+/// its standard output. A non-zero exit is an error carrying its stderr.
+pub fn run_script(
+    platform: &Platform,
+    api_key: &str,
+    script: &str,
+    args: &[&str],
+) -> Result<String> {
+    let python = interpreter()?;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    let output = Command::new(&python)
+        .arg(&path)
+        .args(args)
+        .env("ANTHROPIC_BASE_URL", platform.base_url())
+        .env("ANTHROPIC_API_KEY", api_key)
+        .env_remove("ANTHROPIC_AUTH_TOKEN")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env("PYTHONUNBUFFERED", "1")
+        .output()
+        .with_context(|| format!("running {} {}", python.display(), path.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "{script} failed with {}\n--- stderr ---\n{}\n--- stdout ---\n{stdout}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(stdout)
+}
