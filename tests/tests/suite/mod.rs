@@ -6,5 +6,6 @@ mod health;
 mod lifecycle;
 mod mock_model;
 mod sdk_agents_environments;
+mod sdk_sessions;
 mod sessions;
 mod turns;
