@@ -7,6 +7,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 import anthropic
+import httpx2
 from anthropic.types.beta import BetaEnvironment, BetaManagedAgentsAgent
 
 
@@ -61,6 +62,18 @@ def main() -> None:
     except anthropic.ConflictError as err:
         assert err.status_code == 409
         summary["conflict_should_retry"] = err.response.headers.get("x-should-retry")
+
+    # With the SDK's default retries, x-should-retry: false means one request.
+    sent = []
+    retrying = anthropic.Anthropic(
+        max_retries=2,
+        http_client=httpx2.Client(event_hooks={"request": [sent.append]}),
+    )
+    try:
+        retrying.beta.agents.update(agent.id, version=1, name="stale")
+        raise AssertionError("a stale version was accepted")
+    except anthropic.ConflictError:
+        summary["conflict_requests"] = len(sent)
 
     old = client.beta.agents.retrieve(agent.id, version=1)
     assert old.version == 1 and old.system == "Be brief."

@@ -29,6 +29,8 @@ pub struct Frame {
     pub event: String,
     /// The parsed `data:`.
     pub data: Value,
+    /// When the client read it.
+    pub received: std::time::Instant,
 }
 
 impl Api {
@@ -198,6 +200,7 @@ fn parse_frame(raw: &str) -> Option<Frame> {
         id,
         event: event?,
         data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        received: std::time::Instant::now(),
     })
 }
 

@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use serde_json::Value;
 use serde_json::json;
 
@@ -301,11 +302,27 @@ impl RecordedRequest {
     }
 }
 
-#[derive(Debug, Default)]
+/// Chooses a reply from the request, when nothing is scripted.
+type Responder = Arc<dyn Fn(&Value) -> Reply + Send + Sync>;
+
+#[derive(Default)]
 struct Script {
     replies: VecDeque<Reply>,
     requests: Vec<RecordedRequest>,
     served: u64,
+    responder: Option<Responder>,
+    /// Whether to keep every request (off for load tests).
+    record: bool,
+}
+
+impl std::fmt::Debug for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Script")
+            .field("replies", &self.replies.len())
+            .field("requests", &self.requests.len())
+            .field("served", &self.served)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A running mock model server. Dropping it stops the server.
@@ -319,7 +336,10 @@ pub struct MockModel {
 impl MockModel {
     /// Starts the server on a free loopback port, on its own thread.
     pub fn start() -> Result<Self> {
-        let script = Arc::new(Mutex::new(Script::default()));
+        let script = Arc::new(Mutex::new(Script {
+            record: true,
+            ..Script::default()
+        }));
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").context("binding the mock model")?;
         listener.set_nonblocking(true)?;
@@ -336,6 +356,11 @@ impl MockModel {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
+                // Frames are small writes: without TCP_NODELAY, Nagle's
+                // algorithm and delayed ACKs add ~40 ms to every reply.
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async move {
                         let _ = stopped.await;
@@ -368,6 +393,20 @@ impl MockModel {
             .lock()
             .map(|s| s.requests.clone())
             .unwrap_or_default()
+    }
+
+    /// Answers every request nothing is scripted for with `responder(body)`,
+    /// and stops recording requests (for load).
+    pub fn respond_with(&self, responder: impl Fn(&Value) -> Reply + Send + Sync + 'static) {
+        if let Ok(mut script) = self.script.lock() {
+            script.responder = Some(Arc::new(responder));
+            script.record = false;
+        }
+    }
+
+    /// How many requests were answered with a reply.
+    pub fn served(&self) -> u64 {
+        self.script.lock().map(|s| s.served).unwrap_or(0)
     }
 
     /// Scripted replies not yet served.
@@ -443,7 +482,10 @@ async fn messages(
     }
     state.served += 1;
     let serial = state.served;
-    let reply = state.replies.pop_front();
+    let reply = state
+        .replies
+        .pop_front()
+        .or_else(|| state.responder.as_ref().map(|respond| respond(&parsed)));
     drop(state);
     let Some(reply) = reply else {
         return json_response(

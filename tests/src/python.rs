@@ -12,12 +12,16 @@ use anyhow::bail;
 
 use crate::Platform;
 
-/// The virtualenv's interpreter: `OMA_PYTHON`, else `target/py/bin/python`.
+/// The virtualenv's interpreter: `OMA_PYTHON`, else `py/bin/python` in the
+/// target directory.
 /// A missing virtualenv is an error, never a skip.
 pub fn interpreter() -> Result<PathBuf> {
     let path = match std::env::var_os("OMA_PYTHON") {
         Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/py/bin/python"),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+            .join("py/bin/python"),
     };
     if !path.exists() {
         bail!(

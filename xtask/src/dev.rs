@@ -123,6 +123,11 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         .arg("--inspector-port")
         .arg(config.inspector_port.to_string())
         .arg("--show-interactive-dev-session=false");
+    // `OMA_LOG_LEVEL` (debug, info, log, warn, error, none) quiets wrangler's
+    // own request log and the workers' console output, e.g. for benchmarks.
+    if let Some(level) = env_nonempty("OMA_LOG_LEVEL") {
+        dev.arg("--log-level").arg(level);
+    }
     config.isolate(&mut dev);
     let mut wrangler =
         Supervised::spawn("wrangler dev", &mut dev, &logs.join("wrangler.log"), true)?;

@@ -31,6 +31,8 @@ commands:
                    --no-build            use the existing build outputs (fail if missing)
                    --exit-on-stdin-eof   stop when standard input closes (for supervisors)
   test           format, lints (native and wasm), unit tests, end-to-end tests, deploy dry-runs
+  bench          measure turn latency, throughput, fan-out and wasm size on the local
+                   platform with a zero-latency mock model; writes target/bench/report.json
   deploy-check   `wrangler deploy --dry-run` for the three workers, offline
   deploy         apply D1 migrations remotely and deploy agent, integrations, main
                    --env <name>          a wrangler environment, e.g. staging
@@ -79,6 +81,17 @@ fn run(args: &[String]) -> Result<()> {
             exit_on_stdin_eof: flag("--exit-on-stdin-eof"),
         }),
         "test" => test::run(),
+        "bench" => {
+            let tools = setup::ensure()?;
+            build::workers(&tools)?;
+            build::sandbox_server()?;
+            proc::run(
+                std::process::Command::new("cargo")
+                    .current_dir(paths::root())
+                    .args(["run", "--quiet", "-p", "openma-e2e", "--bin", "bench"])
+                    .env("OMA_XTASK_BIN", std::env::current_exe()?),
+            )
+        }
         "deploy-check" => {
             let tools = setup::ensure()?;
             build::workers(&tools)?;

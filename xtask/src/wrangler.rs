@@ -13,6 +13,9 @@ pub(crate) fn remote(tools: &Tools) -> Command {
         .current_dir(paths::root())
         .env("WRANGLER_SEND_METRICS", "false")
         .env("WRANGLER_SEND_ERROR_REPORTS", "false");
+    if let Some(opts) = std::env::var_os("OMA_WRANGLER_NODE_OPTIONS") {
+        cmd.env("NODE_OPTIONS", opts);
+    }
     cmd
 }
 

@@ -146,6 +146,22 @@ async fn environments_validate_update_archive_and_delete() {
     .await
     .error(409, "conflict_error");
 
+    // Racing creates of one name: exactly one wins.
+    let racing = (0..4).map(|_| api.post("/v1/environments", json!({"name": "contested"})));
+    let results = futures_util::future::join_all(racing).await;
+    assert_eq!(results.iter().filter(|resp| resp.status == 200).count(), 1);
+    for resp in results.iter().filter(|resp| resp.status != 200) {
+        resp.error(409, "conflict_error");
+    }
+    let contested = results
+        .iter()
+        .find(|resp| resp.status == 200)
+        .map(|resp| resp.body["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    api.delete(&format!("/v1/environments/{contested}"))
+        .await
+        .ok();
+
     // A no-op update changes nothing.
     let same = api
         .post(

@@ -24,6 +24,7 @@ fn python_sdk_drives_agents_and_environments() {
     let summary: Value = serde_json::from_str(line).unwrap();
     assert_eq!(summary["sdk_version"], "2.10.0");
     assert_eq!(summary["conflict_should_retry"], "false");
+    assert_eq!(summary["conflict_requests"], 1, "the SDK retried a 409");
     assert_eq!(summary["duplicate_name_should_retry"], "false");
     assert_eq!(summary["type_change_code"], "invalid_config_type_change");
     assert_eq!(summary["archived_code"], "environment_archived");

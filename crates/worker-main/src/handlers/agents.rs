@@ -228,3 +228,23 @@ pub(crate) async fn versions(
     let versions = store::agents::versions(env, &caller.tenant_id, id, after, limit + 1).await?;
     page(versions, limit, |agent| agent.version.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use openma_core::wire::ValidationError;
+
+    use super::invalid;
+
+    #[test]
+    fn metadata_errors_carry_the_invalid_metadata_code() {
+        let err = invalid(ValidationError::new("metadata", "at most 16 pairs"));
+        assert_eq!(err.code, Some("invalid_metadata"));
+        assert_eq!(err.message, "metadata: at most 16 pairs");
+        let err = invalid(ValidationError::new("metadata.key", "too long"));
+        assert_eq!(err.code, Some("invalid_metadata"));
+        let err = invalid(ValidationError::new("metadatax", "no"));
+        assert_eq!(err.code, None);
+        let err = invalid(ValidationError::new("tools[0].type", "no"));
+        assert_eq!(err.code, None);
+    }
+}

@@ -64,12 +64,7 @@ pub(crate) async fn name_taken(
     name: &str,
     except_id: &str,
 ) -> worker::Result<bool> {
-    #[derive(Deserialize)]
-    struct Found {
-        #[allow(dead_code)]
-        id: String,
-    }
-    let found: Option<Found> = super::first(
+    let found: Option<serde_json::Value> = super::first(
         env,
         "SELECT id FROM environments WHERE tenant_id = ?1 AND name = ?2 AND id != ?3",
         &[
