@@ -1,7 +1,9 @@
 //! openma's agent worker (`openma-agent`): one `SessionDO` per session holds
 //! the event log and drives the harness; one `Sandbox` per session owns the
 //! session's container (or, in local development, reaches the local sandbox
-//! server). Reached only through the main worker's service binding.
+//! server). The main worker reaches each session's object directly, through
+//! a Durable Object binding to this worker's `SessionDO` class; this worker's
+//! own fetch handler serves only its health check.
 
 mod clock;
 mod model;

@@ -37,7 +37,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Err(_) => "req_unavailable".to_owned(),
     };
     let outcome = match route {
-        Some(route) => dispatch(route, req, &env, &request_id).await,
+        Some(route) => dispatch(route, req, &env).await,
         None => Err(ApiError::new(
             openma_core::wire::ApiErrorType::NotFoundError,
             format!("no route for {} {}", req.method(), req.path()),
@@ -51,12 +51,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     Ok(resp)
 }
 
-async fn dispatch(
-    route: Route,
-    mut req: Request,
-    env: &Env,
-    request_id: &str,
-) -> ApiResult<Response> {
+async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Response> {
     let caller = if route.authenticated() {
         Some(auth::authenticate(&req, env).await?)
     } else {
@@ -82,7 +77,7 @@ async fn dispatch(
             json(handlers::api_keys::delete(env, &caller, &id).await?)
         }
         (Route::Sessions(route), Some(caller)) => {
-            handlers::sessions::serve(route, req, env, &caller, request_id).await
+            handlers::sessions::serve(route, req, env, &caller).await
         }
         (Route::CreateAgent, Some(caller)) => {
             let body = request::json_body(&mut req).await?;

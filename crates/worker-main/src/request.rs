@@ -12,8 +12,8 @@ use crate::error::ApiResult;
 /// The largest request body accepted (the Managed Agents API's limit).
 pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
-/// The request's JSON body; an empty body reads as `{}`.
-pub(crate) async fn json_body(req: &mut Request) -> ApiResult<Value> {
+/// The request's body bytes, within the size limit.
+pub(crate) async fn raw_body(req: &mut Request) -> ApiResult<Vec<u8>> {
     if let Ok(Some(length)) = req.headers().get("content-length")
         && length
             .trim()
@@ -26,6 +26,12 @@ pub(crate) async fn json_body(req: &mut Request) -> ApiResult<Value> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(too_large());
     }
+    Ok(bytes)
+}
+
+/// The request's JSON body; an empty body reads as `{}`.
+pub(crate) async fn json_body(req: &mut Request) -> ApiResult<Value> {
+    let bytes = raw_body(req).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(serde_json::Map::new()));
     }

@@ -84,11 +84,11 @@ async fn turn(
 
 /// Where a text turn's time goes: the median offset, from the POST, of the
 /// POST's answer and of each streamed event.
-async fn breakdown(api: &Api, n: usize) -> Result<Vec<(String, f64)>> {
+async fn breakdown(api: &Api, prompt: &str, n: usize) -> Result<Vec<(String, f64)>> {
     let session = api.session_with_agent(agent()).await?;
     let id = session["id"].as_str().context("session id")?.to_owned();
     let mut stream = api.stream(&id, None, "").await?;
-    turn(api, &id, "warm", &mut stream).await?;
+    turn(api, &id, prompt, &mut stream).await?;
     let mut offsets: BTreeMap<String, Samples> = BTreeMap::new();
     for _ in 0..n {
         let started = Instant::now();
@@ -135,6 +135,27 @@ async fn floor(platform: &Platform, n: usize) -> Result<(Samples, Samples)> {
         deep.push(started.elapsed());
     }
     Ok((live, deep))
+}
+
+/// The mock model's own latency: a streamed reply fetched directly.
+async fn model_floor(mock: &MockModel, n: usize) -> Result<Samples> {
+    let client = reqwest::Client::new();
+    let mut samples = Samples::default();
+    let body = json!({"model": "m", "max_tokens": 16, "stream": true,
+                      "messages": [{"role": "user", "content": "hello"}]});
+    for _ in 0..n {
+        let started = Instant::now();
+        let resp = client
+            .post(format!("{}/v1/messages", mock.base_url()))
+            .header("x-api-key", "k")
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+            .await?;
+        resp.bytes().await?;
+        samples.push(started.elapsed());
+    }
+    Ok(samples)
 }
 
 async fn turns(api: &Api, prompt: &str, n: usize) -> Result<Samples> {
@@ -310,8 +331,12 @@ async fn run(mock: &MockModel, platform: &Platform) -> Result<()> {
 
     let (floor_live, floor_deep) = floor(platform, 400).await?;
     eprintln!("bench: floor {:?}", floor_live.summary());
-    let steps = breakdown(&api, 50).await?;
+    let model = model_floor(mock, 200).await?;
+    eprintln!("bench: mock model direct {:?}", model.summary());
+    let steps = breakdown(&api, "hello", 50).await?;
     eprintln!("bench: text turn breakdown (median ms from the POST): {steps:?}");
+    let tool_steps = breakdown(&api, "tool: run true", 50).await?;
+    eprintln!("bench: tool turn breakdown (median ms from the POST): {tool_steps:?}");
     let text = turns(&api, "hello", 200).await?;
     eprintln!("bench: text turn {:?}", text.summary());
     let tool = turns(&api, "tool: run true", 100).await?;
@@ -337,6 +362,7 @@ async fn run(mock: &MockModel, platform: &Platform) -> Result<()> {
     let report = json!({
         "floor_ms": floor_live.summary(),
         "health_deep_ms": floor_deep.summary(),
+        "mock_model_direct_ms": model.summary(),
         "text_turn_ms": text.summary(),
         "tool_turn_ms": tool.summary(),
         "turns_per_s": per_second,
@@ -354,6 +380,7 @@ async fn run(mock: &MockModel, platform: &Platform) -> Result<()> {
         "wasm_gzip_bytes": sizes.iter().map(|(k, v)| (k.clone(), v.1)).collect::<BTreeMap<_, _>>(),
         "model_requests": mock.served(),
         "text_turn_breakdown_ms": steps.iter().cloned().collect::<BTreeMap<_, _>>(),
+        "tool_turn_breakdown_ms": tool_steps.iter().cloned().collect::<BTreeMap<_, _>>(),
         "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
     });
 
@@ -368,6 +395,7 @@ async fn run(mock: &MockModel, platform: &Platform) -> Result<()> {
     };
     row(&mut table, "floor: GET /health/live", &floor_live);
     row(&mut table, "GET /health (every backend)", &floor_deep);
+    row(&mut table, "mock model, fetched directly", &model);
     row(&mut table, "text turn", &text);
     row(&mut table, "tool turn (bash true)", &tool);
     row(&mut table, "fan-out lag, 100 subscribers", &lags);

@@ -17,6 +17,9 @@ use super::Inner;
 /// resumes it.
 const WATCHDOG_MS: u64 = 30_000;
 
+/// How long a status must hold before the sessions index is told.
+const INDEX_DEBOUNCE_MS: u64 = 250;
+
 /// How long to wait before retrying after an infrastructure failure.
 const RETRY_MS: u64 = 2_000;
 
@@ -51,7 +54,7 @@ impl Inner {
             }
         };
         let session_id = harness.config().session_id.clone();
-        self.arm(now_ms() + WATCHDOG_MS).await;
+        self.ensure_watchdog().await;
         loop {
             self.dirty.set(false);
             let outcome = harness.step_with(&*self.hub).await;
@@ -64,9 +67,11 @@ impl Inner {
                         return;
                     }
                 }
+                // The watchdog stays armed: when it fires on an idle session
+                // it finds nothing to do, which costs less than disarming it
+                // (a storage write) after every turn.
                 Ok(StepOutcome::Idle | StepOutcome::Terminated) => {
                     if !self.dirty.get() {
-                        self.disarm().await;
                         return;
                     }
                 }
@@ -91,9 +96,12 @@ impl Inner {
         }
         let inner = Rc::clone(self);
         wasm_bindgen_futures::spawn_local(async move {
-            // Write until the index holds the latest status: a change made
-            // while a write is in flight is picked up by the next round.
-            let mut written = None;
+            // Let a quick turn settle first: a turn that is over within the
+            // debounce costs the index nothing. Then write until the index
+            // holds the latest status; a change made meanwhile is picked up
+            // by the next round.
+            worker::Delay::from(std::time::Duration::from_millis(INDEX_DEBOUNCE_MS)).await;
+            let mut written = inner.index_written.get();
             while let Some(status) = inner.indexed_status.get()
                 && written != Some(status)
             {
@@ -102,6 +110,7 @@ impl Inner {
                     break;
                 }
                 written = Some(status);
+                inner.index_written.set(written);
             }
             inner.index_writing.set(false);
         });
@@ -125,17 +134,22 @@ impl Inner {
         Ok(())
     }
 
-    async fn arm(&self, at_ms: u64) {
-        // workers-rs reads an integer as an offset from now.
-        let offset = i64::try_from(at_ms.saturating_sub(now_ms())).unwrap_or(i64::MAX);
-        if let Err(e) = self.state.storage().set_alarm(offset).await {
-            log_failure("set_alarm", &e.to_string(), None);
+    /// Makes sure an alarm will fire within the watchdog period, writing a
+    /// new one only when the armed one is due too soon (or unknown).
+    async fn ensure_watchdog(&self) {
+        let now = now_ms();
+        match self.armed_at.get() {
+            Some(at) if at > now + WATCHDOG_MS / 2 => {}
+            _ => self.arm(now + WATCHDOG_MS).await,
         }
     }
 
-    async fn disarm(&self) {
-        if let Err(e) = self.state.storage().delete_alarm().await {
-            log_failure("delete_alarm", &e.to_string(), None);
+    async fn arm(&self, at_ms: u64) {
+        // workers-rs reads an integer as an offset from now.
+        let offset = i64::try_from(at_ms.saturating_sub(now_ms())).unwrap_or(i64::MAX);
+        match self.state.storage().set_alarm(offset).await {
+            Ok(()) => self.armed_at.set(Some(at_ms)),
+            Err(e) => log_failure("set_alarm", &e.to_string(), None),
         }
     }
 }
@@ -143,6 +157,7 @@ impl Inner {
 /// The alarm: resume the session's work, or, if a driver is already running
 /// (a long model call), push the watchdog further out.
 pub(crate) async fn on_alarm(inner: &Rc<Inner>) {
+    inner.armed_at.set(None);
     if inner.driving.get() {
         inner.arm(now_ms() + WATCHDOG_MS).await;
         return;

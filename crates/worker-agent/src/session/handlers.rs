@@ -129,6 +129,13 @@ pub(crate) async fn init(inner: &Rc<Inner>, mut req: Request) -> Result<Response
         Err(err) => return invalid(&err),
     };
     inner.save_record(&params.record)?;
+    // The main worker indexed the session as idle, or running when it has
+    // initial events.
+    inner.index_written.set(Some(if events.is_empty() {
+        openma_core::wire::SessionStatus::Idle
+    } else {
+        openma_core::wire::SessionStatus::Running
+    }));
     let harness = inner.harness().await?;
     if !events.is_empty() {
         if let Err(err) = harness.submit(events).await {

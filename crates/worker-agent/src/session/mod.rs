@@ -70,6 +70,12 @@ pub(crate) struct Inner {
     indexed_status: Cell<Option<openma_core::wire::SessionStatus>>,
     /// An index write is in flight.
     index_writing: Cell<bool>,
+    /// The status the sessions index holds, as far as this activation knows.
+    index_written: Cell<Option<openma_core::wire::SessionStatus>>,
+    /// The session record, read once per activation.
+    record_cache: RefCell<Option<SessionRecord>>,
+    /// When the armed alarm fires (ms), as far as this activation knows.
+    armed_at: Cell<Option<u64>>,
 }
 
 impl worker::DurableObject for SessionDO {
@@ -97,6 +103,9 @@ impl worker::DurableObject for SessionDO {
                 schema_ready: Cell::new(schema_ready),
                 indexed_status: Cell::new(None),
                 index_writing: Cell::new(false),
+                index_written: Cell::new(None),
+                record_cache: RefCell::new(None),
+                armed_at: Cell::new(None),
             }),
         }
     }
@@ -152,6 +161,9 @@ impl Inner {
         if !self.schema_ready.get() {
             return Ok(None);
         }
+        if let Some(record) = self.record_cache.borrow().as_ref() {
+            return Ok(Some(record.clone()));
+        }
         #[derive(serde::Deserialize)]
         struct Row {
             value: String,
@@ -163,7 +175,11 @@ impl Inner {
             .exec("SELECT value FROM meta WHERE key = 'record'", None)?
             .to_array()?;
         match rows.first() {
-            Some(row) => Ok(Some(serde_json::from_str(&row.value)?)),
+            Some(row) => {
+                let record: SessionRecord = serde_json::from_str(&row.value)?;
+                *self.record_cache.borrow_mut() = Some(record.clone());
+                Ok(Some(record))
+            }
             None => Ok(None),
         }
     }
@@ -181,6 +197,7 @@ impl Inner {
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             vec![value.into()],
         )?;
+        *self.record_cache.borrow_mut() = Some(record.clone());
         Ok(())
     }
 
@@ -257,6 +274,8 @@ impl Inner {
     /// Forgets everything in memory (the session was deleted).
     pub(crate) fn reset(&self) {
         self.schema_ready.set(false);
+        self.record_cache.borrow_mut().take();
+        self.armed_at.set(None);
         self.harness.borrow_mut().take();
         self.hub.close_all();
     }

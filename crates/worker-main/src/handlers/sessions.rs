@@ -72,46 +72,38 @@ pub(crate) async fn serve(
     req: Request,
     env: &Env,
     caller: &Caller,
-    request_id: &str,
 ) -> ApiResult<Response> {
     match route {
         SessionRoute::Create => {
             let mut req = req;
             let body = crate::request::json_body(&mut req).await?;
-            create(env, caller, &body, request_id).await
+            create(env, caller, &body).await
         }
         SessionRoute::List => {
             let page = list(env, caller, &Query::of(&req)).await?;
             Ok(openma_cloudflare::json(200, &page)?)
         }
-        SessionRoute::Get(id) => {
-            forward(env, caller, &id, req, Method::Get, "session", request_id).await
-        }
+        SessionRoute::Get(id) => forward(env, caller, &id, req, Method::Get, "session").await,
         SessionRoute::Update(id) => {
-            let resp = forward(env, caller, &id, req, Method::Post, "session", request_id).await?;
+            let resp = forward(env, caller, &id, req, Method::Post, "session").await?;
             reindex(env, caller, &id, resp).await
         }
         SessionRoute::Archive(id) => {
-            let resp = forward(env, caller, &id, req, Method::Post, "archive", request_id).await?;
+            let resp = forward(env, caller, &id, req, Method::Post, "archive").await?;
             reindex(env, caller, &id, resp).await
         }
         SessionRoute::Delete(id) => {
-            let resp =
-                forward(env, caller, &id, req, Method::Delete, "session", request_id).await?;
+            let resp = forward(env, caller, &id, req, Method::Delete, "session").await?;
             if resp.status_code() == 200 {
                 store::sessions::delete(env, &caller.tenant_id, &id).await?;
             }
             Ok(resp)
         }
-        SessionRoute::ListEvents(id) => {
-            forward(env, caller, &id, req, Method::Get, "events", request_id).await
-        }
+        SessionRoute::ListEvents(id) => forward(env, caller, &id, req, Method::Get, "events").await,
         SessionRoute::SendEvents(id) => {
-            forward(env, caller, &id, req, Method::Post, "events", request_id).await
+            forward(env, caller, &id, req, Method::Post, "events").await
         }
-        SessionRoute::Stream(id) => {
-            forward(env, caller, &id, req, Method::Get, "stream", request_id).await
-        }
+        SessionRoute::Stream(id) => forward(env, caller, &id, req, Method::Get, "stream").await,
     }
 }
 
@@ -197,7 +189,7 @@ async fn resolve_agent(env: &Env, caller: &Caller, spec: &Value) -> ApiResult<Se
     Ok(snapshot)
 }
 
-async fn create(env: &Env, caller: &Caller, body: &Value, request_id: &str) -> ApiResult<Response> {
+async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response> {
     let agent_spec = body
         .get("agent")
         .ok_or_else(|| field_error("agent", "required"))?;
@@ -281,7 +273,7 @@ async fn create(env: &Env, caller: &Caller, body: &Value, request_id: &str) -> A
         record,
         initial_events,
     };
-    let body = serde_json::to_string(&init).map_err(ApiError::internal)?;
+    let body = serde_json::to_vec(&init).map_err(ApiError::internal)?;
     let resp = agent_request(
         env,
         caller,
@@ -294,12 +286,12 @@ async fn create(env: &Env, caller: &Caller, body: &Value, request_id: &str) -> A
     )
     .await;
     match resp {
-        Ok(resp) if resp.status_code() == 200 => relay(resp, request_id).await,
+        Ok(resp) if resp.status_code() == 200 => relay(resp).await,
         other => {
             // Keep the index consistent with what exists.
             store::sessions::delete(env, &caller.tenant_id, &id).await?;
             match other {
-                Ok(resp) => relay(resp, request_id).await,
+                Ok(resp) => relay(resp).await,
                 Err(e) => Err(ApiError::internal(e)),
             }
         }
@@ -440,7 +432,8 @@ async fn reindex(env: &Env, caller: &Caller, id: &str, resp: Response) -> ApiRes
     Ok(openma_cloudflare::json(200, &session)?)
 }
 
-/// Sends a request to the session's SessionDO through the agent worker.
+/// Sends a request straight to the session's SessionDO (a Durable Object
+/// binding to the agent worker's class).
 #[allow(
     clippy::too_many_arguments,
     reason = "one internal request, spelled out"
@@ -452,7 +445,7 @@ async fn agent_request(
     method: Method,
     command: &str,
     query: Option<&str>,
-    body: Option<String>,
+    body: Option<Vec<u8>>,
     last_event_id: Option<String>,
 ) -> worker::Result<Response> {
     let headers = Headers::new();
@@ -464,14 +457,20 @@ async fn agent_request(
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
     if let Some(body) = body {
-        init.with_body(Some(JsValue::from_str(&body)));
+        init.with_body(Some(JsValue::from(worker::js_sys::Uint8Array::from(
+            body.as_slice(),
+        ))));
     }
     let url = match query {
-        Some(q) if !q.is_empty() => format!("https://agent.internal/sessions/{id}/{command}?{q}"),
-        _ => format!("https://agent.internal/sessions/{id}/{command}"),
+        Some(q) if !q.is_empty() => format!("https://session.internal/sessions/{id}/{command}?{q}"),
+        _ => format!("https://session.internal/sessions/{id}/{command}"),
     };
     let req = Request::new_with_init(&url, &init)?;
-    env.service("AGENT")?.fetch_request(req).await
+    let stub = env
+        .durable_object("SESSION")?
+        .id_from_name(id)?
+        .get_stub()?;
+    stub.fetch_with_request(req).await
 }
 
 /// Forwards a public request to the session's object: the session id must be
@@ -483,15 +482,15 @@ async fn forward(
     mut req: Request,
     method: Method,
     command: &str,
-    request_id: &str,
 ) -> ApiResult<Response> {
     if !openma_core::wire::ids::has_prefix(id, openma_core::wire::ids::SESSION_PREFIX) {
         return Err(ApiError::not_found("session", id));
     }
     let raw_url = req.inner().url();
     let query = raw_url.split_once('?').map(|(_, q)| q.to_owned());
+    // The body goes through as bytes: the session validates it.
     let body = if method == Method::Post {
-        Some(crate::request::json_body(&mut req).await?.to_string())
+        Some(crate::request::raw_body(&mut req).await?)
     } else {
         None
     };
@@ -507,19 +506,18 @@ async fn forward(
         last_event_id,
     )
     .await?;
-    relay(resp, request_id).await
+    relay(resp).await
 }
 
-/// Passes a SessionDO's answer on: streams untouched, JSON with the request
-/// id filled into error envelopes.
-async fn relay(mut resp: Response, request_id: &str) -> ApiResult<Response> {
+/// Passes a SessionDO's answer on: streams and successful JSON as they are
+/// (re-wrapped, because a fetched response's headers are immutable and the
+/// request id must be added); errors through the single error mapping.
+async fn relay(mut resp: Response) -> ApiResult<Response> {
     let streaming = resp
         .headers()
         .get("content-type")?
         .is_some_and(|t| t.starts_with("text/event-stream"));
     if streaming {
-        // A fetched response's headers are immutable: re-wrap the same body
-        // stream (no copy) so the request id can be added.
         let worker::ResponseBody::Stream(stream) = resp.body() else {
             return Err(ApiError::internal("an event stream without a body"));
         };
@@ -529,18 +527,18 @@ async fn relay(mut resp: Response, request_id: &str) -> ApiResult<Response> {
         return Ok(out);
     }
     let status = resp.status_code();
-    let mut body: Value = resp.json().await?;
-    if status >= 400 {
-        let kind = serde_json::from_value::<ApiErrorType>(body["error"]["type"].clone())
-            .unwrap_or(ApiErrorType::ApiError);
-        let message = body["error"]["message"]
-            .as_str()
-            .unwrap_or("error")
-            .to_owned();
-        return Err(ApiError::new(kind, message));
+    if status < 400 {
+        let bytes = resp.bytes().await?;
+        let mut out = Response::from_bytes(bytes)?.with_status(status);
+        out.headers_mut().set("content-type", "application/json")?;
+        return Ok(out);
     }
-    if body.get("request_id").is_some() {
-        body["request_id"] = Value::String(request_id.to_owned());
-    }
-    Ok(openma_cloudflare::json(status, &body)?)
+    let body: Value = resp.json().await?;
+    let kind = serde_json::from_value::<ApiErrorType>(body["error"]["type"].clone())
+        .unwrap_or(ApiErrorType::ApiError);
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or("error")
+        .to_owned();
+    Err(ApiError::new(kind, message))
 }
