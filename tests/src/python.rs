@@ -1,7 +1,7 @@
 //! Running the official Python SDK (`anthropic`, pinned in
 //! `tests/python/requirements.txt`) against a [`Platform`]: scripts in
 //! `tests/python/` run with the virtualenv that `cargo xtask setup` (or
-//! `build`, or `test`) creates in `target/py`.
+//! `test`) creates in `target/py`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,7 +25,7 @@ pub fn interpreter() -> Result<PathBuf> {
     };
     if !path.exists() {
         bail!(
-            "the Python SDK virtualenv is missing ({}): run `cargo xtask setup` (or `cargo xtask build`) first",
+            "the Python SDK virtualenv is missing ({}): run `cargo xtask setup` first",
             path.display()
         );
     }

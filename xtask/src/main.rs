@@ -40,7 +40,8 @@ commands:
                                          main <-> integrations binding cycle
 
 environment (dev): PORT, API_KEY, PLATFORM_ROOT_SECRET, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL,
-  OMA_STATE_DIR, OMA_SANDBOX_PORT, OMA_INSPECTOR_PORT";
+  OMA_STATE_DIR, OMA_SANDBOX_PORT, OMA_INSPECTOR_PORT, OMA_LOG_LEVEL,
+  MODEL_RETRY_BASE_MS, MODEL_MAX_ATTEMPTS";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -72,7 +73,6 @@ fn run(args: &[String]) -> Result<()> {
         }
         "build" => {
             let tools = setup::ensure()?;
-            python::ensure()?;
             build::workers(&tools)?;
             build::sandbox_server().map(|_| ())
         }
