@@ -66,3 +66,14 @@ pub fn run_script(
     }
     Ok(stdout)
 }
+
+/// The last line of `stdout` that is a JSON object: the summary a script in
+/// `tests/python/` prints for its Rust test.
+pub fn summary(stdout: &str) -> Result<serde_json::Value> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.starts_with('{'))
+        .with_context(|| format!("no JSON summary in:\n{stdout}"))?;
+    Ok(serde_json::from_str(line)?)
+}

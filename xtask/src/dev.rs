@@ -210,7 +210,11 @@ impl Config {
         );
         vars.insert("OMA_ENVIRONMENT", "development".to_owned());
         // Optional operator settings, passed through when set.
-        for name in ["MODEL_RETRY_BASE_MS", "MODEL_MAX_ATTEMPTS"] {
+        for name in [
+            "MODEL_RETRY_BASE_MS",
+            "MODEL_MAX_ATTEMPTS",
+            "PLATFORM_ROOT_SECRET_PREVIOUS",
+        ] {
             if let Some(value) = env_nonempty(name) {
                 vars.insert(name, value);
             }

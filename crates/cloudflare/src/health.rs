@@ -165,19 +165,28 @@ pub async fn probe_r2(env: &Env, binding: &str) -> Check {
 pub async fn probe_service(env: &Env, binding: &str, path: &str) -> Check {
     Check::probe(async {
         let service = env.service(binding).map_err(|e| e.to_string())?;
-        let mut resp = service
+        let resp = service
             .fetch(format!("https://{binding}.internal{path}"), None)
             .await
             .map_err(|e| e.to_string())?;
-        let status = resp.status_code();
-        let body: Value = resp.json().await.map_err(|e| e.to_string())?;
-        if status == 200 && body["status"] == "ok" {
-            Ok(Some(body))
-        } else {
-            Err(format!("{binding} answered {status}: {body}"))
-        }
+        healthy_answer(binding, resp).await
     })
     .await
+}
+
+/// A dependent's own health report: healthy when it answered 200 with
+/// `"status":"ok"`, kept as the probe's detail.
+pub async fn healthy_answer(
+    name: &str,
+    mut resp: worker::Response,
+) -> std::result::Result<Option<Value>, String> {
+    let status = resp.status_code();
+    let body: Value = resp.json().await.map_err(|e| e.to_string())?;
+    if status == 200 && body["status"] == "ok" {
+        Ok(Some(body))
+    } else {
+        Err(format!("{name} answered {status}: {body}"))
+    }
 }
 
 /// The smallest accepted `PLATFORM_ROOT_SECRET`, in characters.
@@ -201,6 +210,21 @@ pub async fn probe_config(env: &Env, required: &[&str]) -> Check {
                 problems.push(format!(
                     "PLATFORM_ROOT_SECRET is too short ({} characters; at least {MIN_ROOT_SECRET_LEN} required)",
                     value.chars().count()
+                ));
+            }
+        }
+        // During a root-secret rotation the previous secret must still be
+        // usable to derive the old key (see docs/operations.md).
+        if required.contains(&"PLATFORM_ROOT_SECRET") {
+            let previous = env
+                .secret("PLATFORM_ROOT_SECRET_PREVIOUS")
+                .map(|s| s.to_string())
+                .or_else(|_| env.var("PLATFORM_ROOT_SECRET_PREVIOUS").map(|v| v.to_string()))
+                .unwrap_or_default();
+            if !previous.is_empty() && previous.chars().count() < MIN_ROOT_SECRET_LEN {
+                problems.push(format!(
+                    "PLATFORM_ROOT_SECRET_PREVIOUS is set but too short ({} characters; at least {MIN_ROOT_SECRET_LEN} required); unset it or set the previous root secret exactly",
+                    previous.chars().count()
                 ));
             }
         }

@@ -13,6 +13,7 @@ mod response;
 pub use health::Check;
 pub use health::HealthReport;
 pub use health::MIN_ROOT_SECRET_LEN;
+pub use health::healthy_answer;
 pub use health::probe_config;
 pub use health::probe_d1;
 pub use health::probe_kv;

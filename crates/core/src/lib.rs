@@ -7,6 +7,7 @@
 //!
 //! - [`wire`]: objects, events, params, errors and pages, exactly as on the wire.
 //! - [`control`]: agent create/update rules (validation, versioning, metadata).
+//! - [`crypto`]: secrets at rest (AES-256-GCM, HKDF-derived keys, rotation).
 //! - [`session`]: session state as a fold over the event log.
 //! - [`harness`]: the turn loop, one [`Harness::step`] at a time.
 //! - [`tools`]: the built-in toolset, custom tools and permission policies.
@@ -18,6 +19,7 @@
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub mod control;
+pub mod crypto;
 pub mod egress;
 pub mod harness;
 pub mod llm;

@@ -8,13 +8,13 @@
 mod clock;
 mod model;
 mod sandbox;
+mod secrets;
 mod session;
 mod signals;
 mod tools;
 
 use openma_cloudflare::Check;
 use openma_cloudflare::HealthReport;
-use serde_json::Value;
 use worker::Context;
 use worker::Env;
 use worker::Method;
@@ -82,17 +82,11 @@ async fn probe_object(env: &Env, binding: &'static str) -> Check {
             .id_from_name("health")
             .and_then(|id| id.get_stub())
             .map_err(|e| e.to_string())?;
-        let mut resp = stub
+        let resp = stub
             .fetch_with_str("https://do.internal/health")
             .await
             .map_err(|e| e.to_string())?;
-        let status = resp.status_code();
-        let body: Value = resp.json().await.map_err(|e| e.to_string())?;
-        if status == 200 && body["status"] == "ok" {
-            Ok(Some(body))
-        } else {
-            Err(format!("{binding} answered {status}: {body}"))
-        }
+        openma_cloudflare::healthy_answer(binding, resp).await
     })
     .await
 }

@@ -23,9 +23,6 @@ use worker::wasm_bindgen::JsValue;
 /// How long a starting container may take to answer its health check.
 const CONTAINER_READY_ATTEMPTS: u32 = 300;
 
-/// Storage key of the last session set-up, replayed after a server restart.
-const SETUP_KEY: &str = "setup";
-
 #[durable_object]
 pub struct Sandbox {
     state: State,
@@ -65,33 +62,27 @@ impl worker::DurableObject for Sandbox {
         };
         match command {
             Command::Health => self.health().await,
+            // The set-up (which may carry vault secrets) is passed through,
+            // never stored here.
             Command::Setup(session_id) => {
                 let body = req.text().await?;
-                self.state.storage().put(SETUP_KEY, &body).await?;
                 self.forward(Method::Put, &sandbox::session_path(&session_id), Some(body))
                     .await
             }
             Command::Execute => {
                 let body = req.text().await?;
                 let resp = self
-                    .forward(Method::Post, sandbox::EXECUTE_PATH, Some(body.clone()))
+                    .forward(Method::Post, sandbox::EXECUTE_PATH, Some(body))
                     .await?;
-                if resp.status_code() != 404 {
-                    return Ok(resp);
+                if resp.status_code() == 404 {
+                    // The server restarted and forgot the session: the
+                    // session sets it up again (with fresh secrets) and retries.
+                    return error(
+                        crate::tools::NEEDS_SETUP,
+                        "the sandbox server does not know this session: set it up again",
+                    );
                 }
-                // The server restarted and forgot the session: set it up
-                // again and retry; the call is idempotent by tool-use id.
-                let params: sandbox::ToolExecuteParams = serde_json::from_str(&body)?;
-                let setup: Option<String> = self.state.storage().get(SETUP_KEY).await?;
-                let setup = setup.unwrap_or_else(|| "{}".to_owned());
-                self.forward(
-                    Method::Put,
-                    &sandbox::session_path(&params.session_id),
-                    Some(setup),
-                )
-                .await?;
-                self.forward(Method::Post, sandbox::EXECUTE_PATH, Some(body))
-                    .await
+                Ok(resp)
             }
             Command::Teardown(session_id) => {
                 let resp = self

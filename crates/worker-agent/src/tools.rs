@@ -19,13 +19,18 @@ use worker::Method;
 use worker::RequestInit;
 use worker::wasm_bindgen::JsValue;
 
+/// The sandbox object's answer when its server does not know the session.
+pub(crate) const NEEDS_SETUP: u16 = 409;
+
 /// Runs tools in one session's sandbox.
 #[derive(Debug, Clone)]
 pub(crate) struct SandboxTools {
     env: Env,
+    record: SessionRecord,
     session_id: String,
-    /// The session's set-up (egress policy), sent before the first call.
-    setup: String,
+    /// The session's egress policy, sent with its secrets before the first
+    /// call.
+    egress: EgressPolicy,
     set_up: Cell<bool>,
 }
 
@@ -40,31 +45,38 @@ impl SandboxTools {
             .iter()
             .filter_map(|server| host_of(&server.url))
             .collect();
-        let params = SessionSetupParams {
+        Self {
+            env,
+            record: record.clone(),
+            session_id: record.id.clone(),
             egress: EgressPolicy {
                 networking,
                 mcp_server_hosts,
             },
-            secrets: Vec::new(),
-            env: BTreeMap::new(),
-        };
-        Self {
-            env,
-            session_id: record.id.clone(),
-            setup: serde_json::to_string(&params).unwrap_or_else(|_| "{}".to_owned()),
             set_up: Cell::new(false),
         }
     }
 
-    /// Sets the session up in its sandbox, once per activation (the sandbox
-    /// object repeats it by itself if its server restarts).
+    /// Sets the session up in its sandbox, once per activation and again
+    /// whenever the sandbox server has forgotten it. The vault secrets are
+    /// opened here, for this request only: nothing decrypted is kept.
     async fn ensure_set_up(&self) -> Result<(), ToolExecError> {
         if self.set_up.get() {
             return Ok(());
         }
+        let secrets = crate::secrets::session_secrets(&self.env, &self.record)
+            .await
+            .map_err(|e| ToolExecError(format!("vault credentials unavailable: {e}")))?;
+        let params = SessionSetupParams {
+            egress: self.egress.clone(),
+            secrets,
+            env: BTreeMap::new(),
+        };
+        let body = serde_json::to_string(&params)
+            .map_err(|e| ToolExecError(format!("sandbox set-up: {e}")))?;
         let path = format!("/session/{}", self.session_id);
         let mut resp = self
-            .call(Method::Put, &path, Some(self.setup.clone()))
+            .call(Method::Put, &path, Some(body))
             .await
             .map_err(|e| ToolExecError(format!("sandbox unavailable: {e}")))?;
         if resp.status_code() != 200 {
@@ -121,9 +133,19 @@ impl ToolExecutor for SandboxTools {
         };
         let body = serde_json::to_string(&params).map_err(|e| unavailable(e.to_string()))?;
         let mut resp = self
-            .call(Method::Post, "/execute", Some(body))
+            .call(Method::Post, "/execute", Some(body.clone()))
             .await
             .map_err(|e| unavailable(e.to_string()))?;
+        if resp.status_code() == NEEDS_SETUP {
+            // The sandbox server restarted and forgot the session: set it up
+            // again and retry; the call is idempotent by tool-use id.
+            self.set_up.set(false);
+            self.ensure_set_up().await?;
+            resp = self
+                .call(Method::Post, "/execute", Some(body))
+                .await
+                .map_err(|e| unavailable(e.to_string()))?;
+        }
         let status = resp.status_code();
         let text = resp.text().await.map_err(|e| unavailable(e.to_string()))?;
         if status != 200 {

@@ -21,6 +21,9 @@ pub(crate) struct Caller {
     pub(crate) tenant_id: String,
     /// Whether this is the operator's bootstrap key.
     pub(crate) operator: bool,
+    /// The `apikey_` id of a tenant key (`None` for the operator's key),
+    /// recorded as the author of memory versions.
+    pub(crate) api_key_id: Option<String>,
 }
 
 /// The key a request presents: `x-api-key`, or `Authorization: Bearer`.
@@ -54,12 +57,14 @@ pub(crate) async fn authenticate(req: &Request, env: &Env) -> ApiResult<Caller> 
         return Ok(Caller {
             tenant_id: DEFAULT_TENANT.to_owned(),
             operator: true,
+            api_key_id: None,
         });
     }
     match store::api_keys::find_active(env, &digest).await? {
         Some(found) => Ok(Caller {
             tenant_id: found.tenant_id,
             operator: false,
+            api_key_id: Some(found.id),
         }),
         None => Err(ApiError::new(
             ApiErrorType::AuthenticationError,

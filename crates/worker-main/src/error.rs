@@ -12,6 +12,8 @@ pub(crate) struct ApiError {
     pub(crate) message: String,
     /// `error.details.error_code`, where the SDK knows a specific code.
     pub(crate) code: Option<&'static str>,
+    /// Further `error.details` fields (e.g. `conflicting_memory_id`).
+    pub(crate) details: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
             kind,
             message: message.into(),
             code: None,
+            details: Vec::new(),
         }
     }
 
@@ -49,6 +52,13 @@ impl ApiError {
         let mut envelope = ApiErrorEnvelope::new(self.kind, self.message, request_id);
         if let Some(code) = self.code {
             envelope = envelope.with_error_code(code);
+        }
+        for (key, value) in self.details {
+            envelope
+                .error
+                .details
+                .get_or_insert_with(serde_json::Map::new)
+                .insert(key.into(), serde_json::Value::String(value));
         }
         let mut resp = openma_cloudflare::json(self.kind.status(), &envelope)?;
         // The SDKs retry 409s by default; a real conflict must not be retried.

@@ -51,6 +51,18 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     Ok(resp)
 }
 
+/// The hourly cron: housekeeping that needs no request.
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    if let Ok(purged) = handlers::files::purge_expired(&env).await {
+        worker::console_log!(
+            "{}",
+            serde_json::json!({"level": "info", "event": "expired_files_purged", "count": purged})
+        );
+    }
+    // On failure `ApiError::internal` has logged the cause.
+}
+
 async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Response> {
     let caller = if route.authenticated() {
         Some(auth::authenticate(&req, env).await?)
@@ -61,6 +73,11 @@ async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Respon
     match (route, caller) {
         (Route::Health, _) => Ok(handlers::health::deep(env).await?),
         (Route::HealthLive, _) => Ok(handlers::health::live()?),
+        (Route::OpenApi, _) => {
+            let mut resp = Response::ok(route::OPENAPI_JSON)?;
+            resp.headers_mut().set("content-type", "application/json")?;
+            Ok(resp)
+        }
         (Route::Integrations, _) => Err(ApiError::invalid("integrations are forwarded")),
         (Route::CreateTenant, Some(caller)) => {
             let body = request::json_body(&mut req).await?;
@@ -118,6 +135,18 @@ async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Respon
         }
         (Route::ArchiveEnvironment(id), Some(caller)) => {
             json(handlers::environments::archive(env, &caller, &id).await?)
+        }
+        (Route::Vaults(route), Some(caller)) => {
+            handlers::vaults::serve(route, req, env, &caller).await
+        }
+        (Route::Files(route), Some(caller)) => {
+            handlers::files::serve(route, req, env, &caller).await
+        }
+        (Route::MemoryStores(route), Some(caller)) => {
+            handlers::memory::serve(route, req, env, &caller).await
+        }
+        (Route::OperatorCredentials(route), Some(caller)) => {
+            handlers::vaults::serve_operator(route, req, env, &caller).await
         }
         (_, None) => Err(ApiError::internal(
             "an authenticated route without a caller",

@@ -2,6 +2,9 @@
 
 use worker::Method;
 
+/// The OpenAPI 3.1 document of the public API, served at `GET /v1/openapi.json`.
+pub(crate) const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
@@ -9,6 +12,8 @@ pub(crate) enum Route {
     Health,
     /// `GET /health/live`: this worker only.
     HealthLive,
+    /// `GET /v1/openapi.json`: the OpenAPI document of this API (no key needed).
+    OpenApi,
     /// `/integrations/...`: forwarded to the integrations worker untouched.
     Integrations,
     /// `POST /v1/tenants` (operator only).
@@ -45,6 +50,14 @@ pub(crate) enum Route {
     DeleteEnvironment(String),
     /// `POST /v1/environments/{id}/archive`.
     ArchiveEnvironment(String),
+    /// `/v1/vaults` and everything under it.
+    Vaults(crate::handlers::vaults::VaultRoute),
+    /// `/v1/operator/credentials/...` (operator only): key rotation.
+    OperatorCredentials(crate::handlers::vaults::OperatorRoute),
+    /// `/v1/files` and everything under it.
+    Files(crate::handlers::files::FileRoute),
+    /// `/v1/memory_stores` and everything under it.
+    MemoryStores(crate::handlers::memory::MemoryRoute),
 }
 
 impl Route {
@@ -57,6 +70,7 @@ impl Route {
         let route = match (method, segments.as_slice()) {
             (Method::Get, ["health"]) => Self::Health,
             (Method::Get, ["health", "live"]) => Self::HealthLive,
+            (Method::Get, ["v1", "openapi.json"]) => Self::OpenApi,
             (Method::Post, ["v1", "tenants"]) => Self::CreateTenant,
             (Method::Post, ["v1", "api_keys"]) => Self::CreateApiKey,
             (Method::Get, ["v1", "api_keys"]) => Self::ListApiKeys,
@@ -83,6 +97,20 @@ impl Route {
             (Method::Post, ["v1", "environments", id, "archive"]) => {
                 Self::ArchiveEnvironment((*id).to_owned())
             }
+            (_, ["v1", "vaults", rest @ ..]) => {
+                return crate::handlers::vaults::VaultRoute::parse(method, rest).map(Self::Vaults);
+            }
+            (_, ["v1", "files", rest @ ..]) => {
+                return crate::handlers::files::FileRoute::parse(method, rest).map(Self::Files);
+            }
+            (_, ["v1", "memory_stores", rest @ ..]) => {
+                return crate::handlers::memory::MemoryRoute::parse(method, rest)
+                    .map(Self::MemoryStores);
+            }
+            (_, ["v1", "operator", "credentials", rest @ ..]) => {
+                return crate::handlers::vaults::OperatorRoute::parse(method, rest)
+                    .map(Self::OperatorCredentials);
+            }
             _ => return None,
         };
         Some(route)
@@ -90,7 +118,10 @@ impl Route {
 
     /// Whether the route needs an API key.
     pub(crate) fn authenticated(&self) -> bool {
-        !matches!(self, Self::Health | Self::HealthLive | Self::Integrations)
+        !matches!(
+            self,
+            Self::Health | Self::HealthLive | Self::OpenApi | Self::Integrations
+        )
     }
 }
 
@@ -120,6 +151,20 @@ mod tests {
         );
         assert_eq!(Route::parse(&Method::Put, "/v1/api_keys"), None);
         assert_eq!(Route::parse(&Method::Get, "/v1/nope"), None);
+    }
+
+    #[test]
+    fn serves_a_valid_openapi_3_1_document_without_a_key() {
+        let route = Route::parse(&Method::Get, "/v1/openapi.json");
+        assert_eq!(route, Some(Route::OpenApi));
+        assert!(!Route::OpenApi.authenticated());
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI_JSON).unwrap();
+        assert!(
+            doc["openapi"].as_str().unwrap().starts_with("3.1."),
+            "{}",
+            doc["openapi"]
+        );
+        assert!(doc["paths"]["/v1/sessions/{session_id}/events/stream"].is_object());
     }
 
     #[test]

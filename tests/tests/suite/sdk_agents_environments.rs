@@ -16,12 +16,7 @@ fn python_sdk_drives_agents_and_environments() {
         &[],
     )
     .unwrap_or_else(|err| panic!("{err:#}\n--- platform ---\n{}", platform.output()));
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|line| line.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON summary in:\n{stdout}"));
-    let summary: Value = serde_json::from_str(line).unwrap();
+    let summary: Value = openma_e2e::python::summary(&stdout).unwrap();
     assert_eq!(summary["sdk_version"], "2.10.0");
     assert_eq!(summary["conflict_should_retry"], "false");
     assert_eq!(summary["conflict_requests"], 1, "the SDK retried a 409");

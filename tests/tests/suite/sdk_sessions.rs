@@ -20,12 +20,7 @@ fn python_sdk_drives_a_session() {
     let platform = start(&mock);
     let stdout = openma_e2e::python::run_script(&platform, platform.api_key(), "sessions.py", &[])
         .unwrap_or_else(|err| panic!("{err:#}\n--- platform ---\n{}", platform.output()));
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|line| line.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON summary in:\n{stdout}"));
-    let summary: Value = serde_json::from_str(line).unwrap();
+    let summary: Value = openma_e2e::python::summary(&stdout).unwrap();
     assert_eq!(summary["sdk_version"], "2.10.0");
     assert_eq!(summary["reply"], "The workspace is listed.");
     assert!(

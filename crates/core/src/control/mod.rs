@@ -3,8 +3,10 @@
 
 mod agents;
 pub mod environments;
+pub mod memory;
 mod metadata;
 mod patch;
+pub mod vaults;
 
 pub use agents::AgentCreateParams;
 pub use agents::AgentUpdateError;

@@ -60,26 +60,9 @@ pub struct CloudConfig {
     pub packages: Packages,
 }
 
-/// `networking`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Networking {
-    /// Any host.
-    #[default]
-    Unrestricted,
-    /// Only the listed hosts (plus MCP servers / package managers when allowed).
-    Limited {
-        /// Allowed hosts.
-        #[serde(default)]
-        allowed_hosts: Vec<String>,
-        /// Whether the agent's MCP servers are reachable.
-        #[serde(default)]
-        allow_mcp_servers: bool,
-        /// Whether package registries are reachable.
-        #[serde(default)]
-        allow_package_managers: bool,
-    },
-}
+/// `networking`: the policy the sandbox's egress path enforces, so the API
+/// and the proxy share one definition.
+pub use crate::egress::NetworkingPolicy as Networking;
 
 /// `packages`, by package manager.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

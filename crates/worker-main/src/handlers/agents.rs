@@ -91,8 +91,51 @@ async fn latest(env: &Env, caller: &Caller, id: &str) -> ApiResult<Agent> {
         .ok_or_else(|| not_found(id))
 }
 
+/// The optional create fields, for which `null` means "not set".
+const OPTIONAL_CREATE_FIELDS: [&str; 8] = [
+    "description",
+    "system",
+    "tools",
+    "mcp_servers",
+    "skills",
+    "multiagent",
+    "metadata",
+    "execution_identity",
+];
+
+/// `body` without the optional fields that are `null`.
+fn without_null_options(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Value::Object(fields) = &mut body {
+        fields.retain(|name, value| {
+            !(value.is_null() && OPTIONAL_CREATE_FIELDS.contains(&name.as_str()))
+        });
+    }
+    body
+}
+
+/// `multiagent`, when present and not `null`, is a configuration object of a
+/// known `type`.
+fn check_multiagent(body: &Value) -> ApiResult<()> {
+    match body.get("multiagent") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Object(config)) => match config.get("type").and_then(Value::as_str) {
+            Some("coordinator" | "multiagent_20261001") => Ok(()),
+            _ => Err(invalid(ValidationError::new(
+                "multiagent.type",
+                "expected coordinator or multiagent_20261001",
+            ))),
+        },
+        Some(_) => Err(invalid(ValidationError::new(
+            "multiagent",
+            "expected an object or null",
+        ))),
+    }
+}
+
 pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Value> {
-    let params = control::parse_agent_create(body).map_err(invalid)?;
+    check_multiagent(body)?;
+    let params = control::parse_agent_create(&without_null_options(body)).map_err(invalid)?;
     let now = now();
     let id = openma_cloudflare::ids::mint_id("agent_", now.0.unsigned_abs())
         .map_err(ApiError::internal)?;
@@ -172,6 +215,7 @@ fn update_error(err: AgentUpdateError) -> ApiError {
 const UPDATE_ATTEMPTS: usize = 3;
 
 pub(crate) async fn update(env: &Env, caller: &Caller, id: &str, body: &Value) -> ApiResult<Value> {
+    check_multiagent(body)?;
     let params = control::parse_agent_update(body).map_err(invalid)?;
     let mut current = latest(env, caller, id).await?;
     for _ in 0..UPDATE_ATTEMPTS {
@@ -234,6 +278,40 @@ mod tests {
     use openma_core::wire::ValidationError;
 
     use super::invalid;
+
+    #[test]
+    fn multiagent_must_be_a_known_configuration_object() {
+        use serde_json::json;
+        for ok in [
+            json!({}),
+            json!({"multiagent": null}),
+            json!({"multiagent": {"type": "coordinator", "agents": []}}),
+            json!({"multiagent": {"type": "multiagent_20261001"}}),
+        ] {
+            assert!(super::check_multiagent(&ok).is_ok(), "{ok}");
+        }
+        for (bad, path) in [
+            (json!({"multiagent": [null, null]}), "multiagent: "),
+            (json!({"multiagent": "coordinator"}), "multiagent: "),
+            (json!({"multiagent": {}}), "multiagent.type: "),
+            (
+                json!({"multiagent": {"type": "swarm"}}),
+                "multiagent.type: ",
+            ),
+        ] {
+            let err = super::check_multiagent(&bad).unwrap_err();
+            assert!(err.message.starts_with(path), "{bad}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn null_optional_create_fields_are_unset() {
+        let body = serde_json::json!({"name": null, "model": "m", "tools": null, "metadata": null, "system": "s"});
+        assert_eq!(
+            super::without_null_options(&body),
+            serde_json::json!({"name": null, "model": "m", "system": "s"})
+        );
+    }
 
     #[test]
     fn metadata_errors_carry_the_invalid_metadata_code() {

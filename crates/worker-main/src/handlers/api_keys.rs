@@ -68,10 +68,7 @@ pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResul
 
 pub(crate) async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult<Value> {
     let limit = query.limit(20, 100)?;
-    let after = match query.get("page") {
-        Some(page) => PageCursor::decode(page, Order::Asc)?.after,
-        None => String::new(),
-    };
+    let after = crate::handlers::agents::after(query)?;
     let mut rows = store::api_keys::list(env, &caller.tenant_id, &after, limit + 1).await?;
     let more = rows.len() > limit;
     rows.truncate(limit);

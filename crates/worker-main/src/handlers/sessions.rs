@@ -201,10 +201,15 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
     let title = optional_string(body, "title")?;
     let metadata: BTreeMap<String, String> = match body.get("metadata") {
         None | Some(Value::Null) => BTreeMap::new(),
-        Some(value) => serde_json::from_value(value.clone())
-            .map_err(|_| field_error("metadata", "expected an object of strings"))?,
+        Some(value) => serde_json::from_value(value.clone()).map_err(|_| {
+            crate::handlers::agents::invalid(ValidationError::new(
+                "metadata",
+                "expected an object of strings",
+            ))
+        })?,
     };
-    openma_core::control::validate_metadata(&metadata, "metadata")?;
+    openma_core::control::validate_metadata(&metadata, "metadata")
+        .map_err(crate::handlers::agents::invalid)?;
     let vault_ids: Vec<String> = match body.get("vault_ids") {
         None | Some(Value::Null) => Vec::new(),
         Some(value) => serde_json::from_value(value.clone())
@@ -222,10 +227,27 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
             value.as_array().cloned().unwrap_or_default()
         }
     };
+    for (i, vault_id) in vault_ids.iter().enumerate() {
+        let vault = store::vaults::get_vault(env, &caller.tenant_id, vault_id).await?;
+        match vault {
+            None => return Err(ApiError::not_found("vault", vault_id)),
+            Some(vault) if vault.archived_at.is_some() => {
+                return Err(field_error(
+                    &format!("vault_ids[{i}]"),
+                    "the vault is archived",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     let agent = resolve_agent(env, caller, agent_spec).await?;
     let environment = store::environments::get(env, &caller.tenant_id, &environment_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("environment", &environment_id))?;
+        .ok_or_else(|| {
+            let mut err = ApiError::not_found("environment", &environment_id);
+            err.code = Some("environment_not_found");
+            err
+        })?;
     if environment.archived_at.is_some() {
         let mut err = ApiError::invalid(format!("environment {environment_id} is archived"));
         err.code = Some("environment_archived");
@@ -347,7 +369,7 @@ async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult<Value> {
     // A cursor says where the page starts and in which direction: `n:<id>`
     // continues past id in list order, `p:<id>` goes back before it.
     let (backwards, after) = match query.get("page") {
-        None => (false, None),
+        None | Some("") => (false, None),
         Some(page) => {
             let cursor = PageCursor::decode(page, order)?;
             match cursor.after.split_once(':') {
@@ -488,9 +510,15 @@ async fn forward(
     }
     let raw_url = req.inner().url();
     let query = raw_url.split_once('?').map(|(_, q)| q.to_owned());
-    // The body goes through as bytes: the session validates it.
+    // The body goes through as bytes: the session validates it. An empty
+    // body reads as `{}`, as everywhere else.
     let body = if method == Method::Post {
-        Some(crate::request::raw_body(&mut req).await?)
+        let bytes = crate::request::raw_body(&mut req).await?;
+        Some(if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}".to_vec()
+        } else {
+            bytes
+        })
     } else {
         None
     };

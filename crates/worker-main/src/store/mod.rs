@@ -4,8 +4,11 @@
 pub(crate) mod agents;
 pub(crate) mod api_keys;
 pub(crate) mod environments;
+pub(crate) mod files;
+pub(crate) mod memory;
 pub(crate) mod sessions;
 pub(crate) mod tenants;
+pub(crate) mod vaults;
 
 use serde::de::DeserializeOwned;
 use worker::D1Database;

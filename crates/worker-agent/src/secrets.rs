@@ -1,0 +1,101 @@
+//! A session's `environment_variable` credentials, opened for its sandbox's
+//! egress path. They are read from D1 and decrypted in memory only while the
+//! sandbox is being set up; nothing decrypted is ever stored.
+
+use openma_cloudflare::internal::SessionRecord;
+use openma_core::control::vaults::Credential;
+use openma_core::control::vaults::CredentialAuth;
+use openma_core::control::vaults::CredentialSecrets;
+use openma_core::control::vaults::credential_aad;
+use openma_core::crypto::Keyring;
+use openma_core::egress::SecretValue;
+use openma_core::sandbox::SecretParams;
+use serde::Deserialize;
+use worker::Env;
+use worker::wasm_bindgen::JsValue;
+
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    snapshot: String,
+    key_id: Option<String>,
+    ciphertext: Option<String>,
+}
+
+/// The `environment_variable` credentials of the session's vaults, as the
+/// sandbox's egress proxy needs them. Errors never carry a secret.
+pub(crate) async fn session_secrets(
+    env: &Env,
+    record: &SessionRecord,
+) -> Result<Vec<SecretParams>, String> {
+    if record.vault_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let setting = |name: &str| {
+        env.secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| env.var(name).map(|v| v.to_string()))
+            .ok()
+            .filter(|v| !v.is_empty())
+    };
+    let root = setting("PLATFORM_ROOT_SECRET").ok_or("PLATFORM_ROOT_SECRET is not set")?;
+    let previous = setting("PLATFORM_ROOT_SECRET_PREVIOUS");
+    let ring = Keyring::new(&root, previous.as_deref()).map_err(|e| e.to_string())?;
+
+    let placeholders: Vec<String> = (0..record.vault_ids.len())
+        .map(|i| format!("?{}", i + 2))
+        .collect();
+    let sql = format!(
+        "SELECT id, snapshot, key_id, ciphertext FROM vault_credentials
+         WHERE tenant_id = ?1 AND archived_at IS NULL AND vault_id IN ({})
+         ORDER BY id",
+        placeholders.join(", ")
+    );
+    let mut params = vec![JsValue::from_str(&record.tenant_id)];
+    params.extend(record.vault_ids.iter().map(|id| JsValue::from_str(id)));
+    let rows: Vec<Row> = env
+        .d1("DB")
+        .and_then(|db| db.prepare(&sql).bind(&params))
+        .map_err(|e| e.to_string())?
+        .all()
+        .await
+        .and_then(|result| result.results())
+        .map_err(|e| e.to_string())?;
+
+    let mut secrets = Vec::new();
+    for row in rows {
+        let credential: Credential = serde_json::from_str(&row.snapshot)
+            .map_err(|e| format!("credential {}: {e}", row.id))?;
+        let CredentialAuth::EnvironmentVariable {
+            secret_name,
+            networking,
+            injection_location,
+        } = credential.auth
+        else {
+            continue;
+        };
+        let (Some(key_id), Some(ciphertext)) = (row.key_id, row.ciphertext) else {
+            continue;
+        };
+        let opened = ring
+            .open(
+                &key_id,
+                &ciphertext,
+                &credential_aad(&record.tenant_id, &row.id),
+            )
+            .map_err(|e| format!("credential {}: {e}", row.id))?;
+        let sealed: CredentialSecrets = serde_json::from_slice(&opened.plaintext)
+            .map_err(|_| format!("credential {}: sealed secrets are malformed", row.id))?;
+        let Some(value) = sealed.secret_value else {
+            continue;
+        };
+        secrets.push(SecretParams {
+            name: secret_name,
+            value: Some(SecretValue::new(value)),
+            placeholder: None,
+            networking,
+            injection_location,
+        });
+    }
+    Ok(secrets)
+}

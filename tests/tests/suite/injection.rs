@@ -1,0 +1,231 @@
+//! Vault secrets reach allowed hosts through the sandbox's egress path and
+//! nowhere else: not the sandbox's environment, not a tool's output, not an
+//! event, not a log line. Disallowed hosts are refused.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use openma_e2e::Api;
+use openma_e2e::MockModel;
+use openma_e2e::Reply;
+use serde_json::Value;
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+use tokio::io::AsyncWriteExt;
+
+use super::sessions::WAIT;
+use super::sessions::agent;
+use super::sessions::start;
+
+const SECRET: &str = "s3cr3t-value-7a1f9c2e";
+
+/// A loopback HTTP server that records every request it receives.
+async fn upstream() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let record = Arc::clone(&record);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                record
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let _ = conn
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+async fn session_with(api: &Api, networking: Value, vault_id: &str) -> String {
+    let env = api
+        .ok(
+            reqwest::Method::POST,
+            "/v1/environments",
+            Some(json!({"name": format!("injection-{}", rand_suffix()), "config": {"type": "cloud", "networking": networking}})),
+        )
+        .await
+        .unwrap();
+    let agent = api
+        .ok(reqwest::Method::POST, "/v1/agents", Some(agent("injector")))
+        .await
+        .unwrap();
+    let session = api
+        .ok(
+            reqwest::Method::POST,
+            "/v1/sessions",
+            Some(
+                json!({"agent": agent["id"], "environment_id": env["id"], "vault_ids": [vault_id]}),
+            ),
+        )
+        .await
+        .unwrap();
+    session["id"].as_str().unwrap().to_owned()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn rand_suffix() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
+    let (port, seen) = upstream().await;
+    // The command checks the environment for the secret by its digest, so
+    // the command itself never carries the secret.
+    let digest = sha256_hex(SECRET.as_bytes());
+    let command = format!(
+        "curl -s -o /dev/null -w 'status=%{{http_code}}' -H \"Authorization: Bearer $API_TOKEN\" http://127.0.0.1:{port}/check; \
+         echo; echo \"token=$API_TOKEN\"; \
+         found=0; while IFS= read -r -d '' kv; do \
+           if [ \"$(printf '%s' \"${{kv#*=}}\" | sha256sum | cut -d' ' -f1)\" = {digest} ]; then found=$((found+1)); fi; \
+         done < /proc/self/environ; echo \"secret_in_environ=$found\"; \
+         env | while IFS= read -r line; do printf '%s' \"${{line#*=}}\" | sha256sum; done | grep -c {digest}; true"
+    );
+    let mock = MockModel::start().unwrap();
+    mock.push(Reply::tool_use(
+        "toolu_1",
+        "bash",
+        json!({"command": command}),
+    ));
+    mock.push(Reply::text("Called it."));
+    mock.push(Reply::tool_use(
+        "toolu_2",
+        "bash",
+        json!({"command": format!(
+            "curl -s -w ' status=%{{http_code}}' http://127.0.0.1:{port}/blocked; true"
+        )}),
+    ));
+    mock.push(Reply::text("Blocked."));
+    let platform = start(&mock);
+    let api = Api::new(&platform);
+
+    let vault = api
+        .ok(
+            reqwest::Method::POST,
+            "/v1/vaults",
+            Some(json!({"display_name": "ci secrets"})),
+        )
+        .await
+        .unwrap();
+    let vault_id = vault["id"].as_str().unwrap().to_owned();
+    let credential = api
+        .ok(
+            reqwest::Method::POST,
+            &format!("/v1/vaults/{vault_id}/credentials"),
+            Some(json!({"auth": {
+                "type": "environment_variable",
+                "secret_name": "API_TOKEN",
+                "secret_value": SECRET,
+                "networking": {"type": "limited", "allowed_hosts": ["127.0.0.1"]},
+            }})),
+        )
+        .await
+        .unwrap();
+    assert!(!credential.to_string().contains(SECRET));
+
+    // Allowed: the upstream gets the real secret; the sandbox sees a placeholder.
+    let id = session_with(&api, json!({"type": "unrestricted"}), &vault_id).await;
+    let mut stream = api.stream(&id, None, "").await.unwrap();
+    api.send_message(&id, "call the API").await.unwrap();
+    let frames = stream.until("session.status_idle", WAIT).await.unwrap();
+    let result = frames
+        .iter()
+        .find(|f| f.event == "agent.tool_result")
+        .map(|f| f.data["content"].to_string())
+        .expect("a tool result");
+    assert!(result.contains("status=200"), "{result}");
+    assert!(
+        result.contains("token=oma_ph_"),
+        "the sandbox holds a placeholder: {result}"
+    );
+    assert!(result.contains("secret_in_environ=0"), "{result}");
+    assert!(!result.contains(SECRET), "{result}");
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert!(
+        requests[0].contains(&format!("Bearer {SECRET}")),
+        "the allowed host got the secret: {}",
+        requests[0]
+    );
+
+    // Disallowed: an environment that does not allow the host.
+    let blocked = session_with(
+        &api,
+        json!({"type": "limited", "allowed_hosts": ["api.example.com"], "allow_mcp_servers": false, "allow_package_managers": false}),
+        &vault_id,
+    )
+    .await;
+    let mut stream = api.stream(&blocked, None, "").await.unwrap();
+    api.send_message(&blocked, "call a host the environment does not allow")
+        .await
+        .unwrap();
+    let frames = stream.until("session.status_idle", WAIT).await.unwrap();
+    let result = frames
+        .iter()
+        .find(|f| f.event == "agent.tool_result")
+        .map(|f| f.data["content"].to_string())
+        .expect("a tool result");
+    assert!(result.contains("status=403"), "{result}");
+    assert!(
+        result.contains("limited"),
+        "the refusal names the policy: {result}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the blocked request never left"
+    );
+
+    // The secret is in no response, no event, no log line.
+    for session in [&id, &blocked] {
+        let events = api.events(session).await.unwrap();
+        assert!(!serde_json::to_string(&events).unwrap().contains(SECRET));
+        let got = api
+            .ok(
+                reqwest::Method::GET,
+                &format!("/v1/sessions/{session}"),
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(!got.to_string().contains(SECRET));
+    }
+    let logs: String = platform
+        .output()
+        .lines()
+        .filter(|l| !l.starts_with("openma ready "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!logs.contains(SECRET), "the secret leaked into the logs");
+}

@@ -1,0 +1,226 @@
+//! The served OpenAPI document, and schemathesis (pinned in
+//! `tests/python/requirements.txt`) run against it on a real platform: any
+//! 5xx, or any response whose status, content type or body the document
+//! does not describe, fails the test.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::Command;
+use std::process::Stdio;
+use std::time::Duration;
+use std::time::Instant;
+
+use openma_e2e::Api;
+use openma_e2e::MockModel;
+use openma_e2e::Platform;
+use openma_e2e::Reply;
+use openma_e2e::mock::Message;
+use serde_json::Value;
+use serde_json::json;
+
+/// The document as kept in the repository.
+fn document_file() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/worker-main/openapi.json");
+    std::fs::read_to_string(&path).unwrap()
+}
+
+/// Schemathesis's own time budget, and the hard limit the test allows it.
+const BUDGET_SECS: u64 = 100;
+const HARD_LIMIT: Duration = Duration::from_secs(170);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_is_served_without_a_key() {
+    let platform = Platform::start().unwrap();
+    let resp = reqwest::get(platform.url("/v1/openapi.json"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert!(resp.headers().contains_key("request-id"));
+    let served = resp.text().await.unwrap();
+    assert_eq!(served, document_file(), "the served document is the file");
+    let doc: Value = serde_json::from_str(&served).unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1."),
+        "{}",
+        doc["openapi"]
+    );
+    // Every documented operation answers something other than "no route".
+    let api = Api::new(&platform);
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{agent_id}", "agent_x")
+                .replace("{environment_id}", "env_x")
+                .replace("{session_id}", "sesn_x")
+                .replace("{api_key_id}", "apikey_x")
+                .replace("{vault_id}", "vlt_x");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = (method == reqwest::Method::POST).then(|| json!({}));
+            let (status, body) = api.call(method.clone(), &concrete, body).await.unwrap();
+            let unrouted = status == 404
+                && body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("no route"));
+            assert!(!unrouted, "{method} {path} is documented but not routed");
+        }
+    }
+}
+
+fn schemathesis_bin() -> PathBuf {
+    let python = openma_e2e::python::interpreter().unwrap();
+    python.with_file_name("schemathesis")
+}
+
+async fn create(api: &Api, path: &str, body: Value) -> String {
+    let value = api
+        .ok(reqwest::Method::POST, path, Some(body))
+        .await
+        .unwrap();
+    value["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_no_server_errors_or_schema_violations() {
+    // Sessions that schemathesis sends messages to call a model: the mock
+    // answers every request, so nothing leaves the machine.
+    let mock = MockModel::start().unwrap();
+    mock.respond_with(|_| Reply::Message(Message::new().text("ok").usage(3, 1)));
+    let platform = Platform::builder()
+        .env("ANTHROPIC_BASE_URL", &mock.base_url())
+        .start()
+        .unwrap();
+    let api = Api::new(&platform);
+
+    // Fixtures: one of each object for the operations that read and update,
+    // and separate ones for those that archive or delete.
+    let agent_body = json!({"name": "st", "model": "claude-test-model",
+        "tools": [{"type": "agent_toolset_20260401"}]});
+    let agent = create(&api, "/v1/agents", agent_body.clone()).await;
+    let agent_to_archive = create(&api, "/v1/agents", agent_body).await;
+    let environment = create(&api, "/v1/environments", json!({"name": "st-main"})).await;
+    let env_to_delete = create(&api, "/v1/environments", json!({"name": "st-delete"})).await;
+    let env_to_archive = create(&api, "/v1/environments", json!({"name": "st-archive"})).await;
+    let session_body = json!({"agent": agent, "environment_id": environment});
+    let session = create(&api, "/v1/sessions", session_body.clone()).await;
+    let session_to_delete = create(&api, "/v1/sessions", session_body.clone()).await;
+    let session_to_archive = create(&api, "/v1/sessions", session_body).await;
+    let vault = create(&api, "/v1/vaults", json!({"display_name": "st"})).await;
+    let vault_to_delete = create(&api, "/v1/vaults", json!({"display_name": "st-delete"})).await;
+    let vault_to_archive = create(&api, "/v1/vaults", json!({"display_name": "st-archive"})).await;
+    let key = api
+        .ok(
+            reqwest::Method::POST,
+            "/v1/api_keys",
+            Some(json!({"name": "st"})),
+        )
+        .await
+        .unwrap();
+    let key_to_delete = key["id"].as_str().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("schemathesis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[parameters]
+"path.agent_id" = "{agent}"
+"path.environment_id" = "{environment}"
+"path.session_id" = "{session}"
+"path.api_key_id" = "{key_to_delete}"
+"path.vault_id" = "{vault}"
+
+[[operations]]
+include-operation-id = "archiveAgent"
+parameters = {{ "path.agent_id" = "{agent_to_archive}" }}
+
+[[operations]]
+include-operation-id = "deleteEnvironment"
+parameters = {{ "path.environment_id" = "{env_to_delete}" }}
+
+[[operations]]
+include-operation-id = "archiveEnvironment"
+parameters = {{ "path.environment_id" = "{env_to_archive}" }}
+
+[[operations]]
+include-operation-id = "deleteVault"
+parameters = {{ "path.vault_id" = "{vault_to_delete}" }}
+
+[[operations]]
+include-operation-id = "archiveVault"
+parameters = {{ "path.vault_id" = "{vault_to_archive}" }}
+
+[[operations]]
+include-operation-id = "deleteSession"
+parameters = {{ "path.session_id" = "{session_to_delete}" }}
+
+[[operations]]
+include-operation-id = "archiveSession"
+parameters = {{ "path.session_id" = "{session_to_archive}" }}
+"#
+        ),
+    )
+    .unwrap();
+
+    let report = dir.path().join("report.txt");
+    let out = std::fs::File::create(&report).unwrap();
+    let started = Instant::now();
+    let mut child = Command::new(schemathesis_bin())
+        .arg("--config-file")
+        .arg(&config)
+        .arg("run")
+        .arg(platform.url("/v1/openapi.json"))
+        .args(["-H", &format!("x-api-key: {}", platform.api_key())])
+        .args([
+            "--checks",
+            "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+        ])
+        // The live stream never ends by itself; its errors are covered by
+        // the sessions suites.
+        .args(["--exclude-operation-id", "streamEvents"])
+        .args(["--max-examples", "25"])
+        .args(["--max-time", &BUDGET_SECS.to_string()])
+        .args(["--workers", "2", "--seed", "1"])
+        .args(["--request-timeout", "20"])
+        .args(["--generation-database", "none"])
+        .args(["--no-color", "--output-truncate", "false"])
+        .current_dir(dir.path())
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env("SCHEMATHESIS_TELEMETRY", "false")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > HARD_LIMIT {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let mut text = String::new();
+    std::fs::File::open(&report)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    eprintln!(
+        "schemathesis ran for {:?} ({} model requests)",
+        started.elapsed(),
+        mock.served()
+    );
+    match status {
+        Some(status) if status.success() => {
+            assert!(text.contains("passed"), "{text}");
+            let summary = text.find("SUMMARY").map_or("", |at| &text[at..]);
+            eprintln!("{summary}");
+        }
+        Some(status) => panic!("schemathesis failed ({status}):\n{text}"),
+        None => panic!("schemathesis ran past {HARD_LIMIT:?}:\n{text}"),
+    }
+}
