@@ -1,9 +1,6 @@
 //! `/v1/api_keys`: a tenant's keys. A key is shown once, at creation.
 
 use openma_cloudflare::ids::sha256_hex;
-use openma_core::wire::Page;
-use openma_core::wire::PageCursor;
-use openma_core::wire::page::Order;
 use serde_json::Value;
 use serde_json::json;
 use worker::Env;
@@ -68,26 +65,12 @@ pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResul
 
 pub(crate) async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult<Value> {
     let limit = query.limit(20, 100)?;
-    let after = crate::handlers::agents::after(query)?;
-    let mut rows = store::api_keys::list(env, &caller.tenant_id, &after, limit + 1).await?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_page = match (more, rows.last()) {
-        (true, Some(last)) => Some(
-            PageCursor {
-                order: Order::Asc,
-                after: last.id.clone(),
-            }
-            .encode(),
-        ),
-        _ => None,
-    };
-    let page = Page {
-        data: rows.iter().map(object).collect::<Vec<_>>(),
-        next_page,
-        prev_page: None,
-    };
-    serde_json::to_value(page).map_err(ApiError::internal)
+    let after = crate::handlers::pages::after(query)?;
+    let rows = store::api_keys::list(env, &caller.tenant_id, &after, limit + 1).await?;
+    let keys: Vec<Value> = rows.iter().map(object).collect();
+    crate::handlers::pages::page(keys, limit, |key| {
+        key["id"].as_str().unwrap_or_default().to_owned()
+    })
 }
 
 pub(crate) async fn delete(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {

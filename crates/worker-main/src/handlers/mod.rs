@@ -6,6 +6,7 @@ pub(crate) mod environments;
 pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod memory;
+pub(crate) mod pages;
 pub(crate) mod sessions;
 pub(crate) mod tenants;
 pub(crate) mod vaults;
