@@ -2,16 +2,18 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router, middleware};
 use openma_core::sandbox::{
-    ContentBlock, EXECUTE_PATH, HEALTH_PATH, HealthResponse, SessionSetupParams,
-    SessionSetupResponse, SessionTeardownResponse, ToolExecuteParams, ToolInput, ToolResult,
-    validate_id,
+    ContentBlock, EXECUTE_PATH, FileEntry, FileListing, HEALTH_PATH, HealthResponse,
+    SessionSetupParams, SessionSetupResponse, SessionTeardownResponse, ToolExecuteParams,
+    ToolExecuteResponse, ToolInput, ToolResult, TreeParams, validate_id,
 };
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::Config;
@@ -19,7 +21,11 @@ use crate::error::ApiError;
 use crate::idempotency::{self, Begin};
 use crate::log::{Logger, monotonic};
 use crate::session::{Session, SessionError, Sessions};
-use crate::{auth, tools};
+use crate::workspace::PathError;
+use crate::{auth, files, tools};
+
+/// Largest file the platform places (the Files API's limit).
+const MAX_PLACED_FILE_BYTES: usize = 500 * 1000 * 1000;
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
@@ -37,6 +43,14 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/sessions/{session_id}", put(setup).delete(teardown))
         .route(EXECUTE_PATH, post(execute))
+        .route(
+            "/v1/sessions/{session_id}/files",
+            put(place_file)
+                .get(list_files)
+                .layer(DefaultBodyLimit::max(MAX_PLACED_FILE_BYTES)),
+        )
+        .route("/v1/sessions/{session_id}/files/content", get(read_file))
+        .route("/v1/sessions/{session_id}/tree", post(replace_tree))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -98,10 +112,102 @@ async fn teardown(
     }))
 }
 
+/// `?path=` of the single-file routes.
+#[derive(Debug, Deserialize)]
+struct PathQuery {
+    path: String,
+}
+
+/// `?root=[&hash=true]` of the listing route.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    root: String,
+    #[serde(default)]
+    hash: bool,
+}
+
+/// The set-up session, by a validated id.
+fn known_session(state: &AppState, session_id: &str) -> Result<Arc<Session>, ApiError> {
+    validate_id("session_id", session_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    state
+        .sessions
+        .get(session_id)
+        .map_err(|e| session_error(state, e))
+}
+
+async fn place_file(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    Query(query): Query<PathQuery>,
+    body: Bytes,
+) -> Result<Json<FileEntry>, ApiError> {
+    let session = known_session(&state, &session_id)?;
+    let ws = session.workspace();
+    let entry = blocking_files(&state, move || files::place(&ws, &query.path, &body)).await?;
+    Ok(Json(entry))
+}
+
+async fn list_files(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<FileListing>, ApiError> {
+    let session = known_session(&state, &session_id)?;
+    let ws = session.workspace();
+    let listing = blocking_files(&state, move || files::list(&ws, &query.root, query.hash)).await?;
+    Ok(Json(listing))
+}
+
+async fn read_file(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    Query(query): Query<PathQuery>,
+) -> Result<Vec<u8>, ApiError> {
+    let session = known_session(&state, &session_id)?;
+    let ws = session.workspace();
+    blocking_files(&state, move || files::read(&ws, &query.path)).await
+}
+
+async fn replace_tree(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    body: Result<Json<TreeParams>, JsonRejection>,
+) -> Result<Json<FileListing>, ApiError> {
+    let session = known_session(&state, &session_id)?;
+    let Json(params) = body.map_err(rejection)?;
+    let ws = session.workspace();
+    let listing = blocking_files(&state, move || files::replace_tree(&ws, &params)).await?;
+    Ok(Json(listing))
+}
+
+/// Runs a platform file operation on a blocking thread; path errors are the
+/// caller's (400/404), file-system failures are logged and answered 500.
+async fn blocking_files<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce() -> Result<T, PathError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(PathError::NotFound(path))) => {
+            Err(ApiError::NotFound(format!("no such file: `{path}`")))
+        }
+        Ok(Err(e @ (PathError::Outside { .. } | PathError::ReadOnly(_)))) => {
+            Err(ApiError::BadRequest(e.to_string()))
+        }
+        Ok(Err(e @ PathError::Io { .. })) => {
+            state
+                .logger
+                .warn("platform_file_error", json!({"error": e.to_string()}));
+            Err(ApiError::Internal)
+        }
+        Err(_) => Err(ApiError::Internal),
+    }
+}
+
 async fn execute(
     State(state): State<AppState>,
     body: Result<Json<ToolExecuteParams>, JsonRejection>,
-) -> Result<Json<ToolResult>, ApiError> {
+) -> Result<Json<ToolExecuteResponse>, ApiError> {
     let Json(params) = body.map_err(rejection)?;
     validate_id("session_id", &params.session_id)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -131,7 +237,20 @@ async fn execute(
             "duration_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }),
     );
-    Ok(Json(result))
+    let ws = session.workspace();
+    let watch = params.watch;
+    let watched = tokio::task::spawn_blocking(move || {
+        watch
+            .into_iter()
+            .map(|root| {
+                let print = files::fingerprint(&ws, &root);
+                (root, print)
+            })
+            .collect()
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?;
+    Ok(Json(ToolExecuteResponse { result, watched }))
 }
 
 async fn run_once(

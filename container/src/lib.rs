@@ -4,6 +4,8 @@
 //! - `bash` on a persistent shell per session; `read`, `write`, `edit`,
 //!   `glob`, `grep` confined to the session's `/workspace` ([`workspace`]).
 //! - At most one execution per tool-use id, durable across restarts ([`idempotency`]).
+//! - Uploaded files and memory stores placed at their mounts, and what the
+//!   agent writes under them listed and read back for the platform ([`files`]).
 //! - A shared bearer token on every call but `GET /health` ([`auth`]).
 //! - An egress proxy that enforces the environment's networking policy and
 //!   substitutes vault secret placeholders ([`egress`]).
@@ -16,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod egress;
 pub mod error;
+pub mod files;
 pub mod idempotency;
 pub mod log;
 pub mod server;

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use openma_core::egress::{EgressPolicy, SecretInjector, SecretRule, validate_placeholder};
 use openma_core::sandbox::{
-    BashInput, MEMORY_DIR, OUTPUTS_DIR, SessionSetupParams, SessionSetupResponse, ToolResult,
-    WORKSPACE_DIR,
+    BashInput, MEMORY_DIR, MountKind, MountParams, MountStatus, OUTPUTS_DIR, SessionSetupParams,
+    SessionSetupResponse, ToolResult, WORKSPACE_DIR, validate_mount_path,
 };
 
 use crate::config::Config;
@@ -63,8 +63,10 @@ pub struct SessionEgress {
 pub struct Session {
     /// The session id.
     pub id: String,
-    /// File-tool confinement.
-    pub workspace: Workspace,
+    /// File-tool confinement; set-up adds mounts.
+    workspace: RwLock<Workspace>,
+    /// Where mounts other than the fixed ones go (`None`: at their own path).
+    mount_base: Option<PathBuf>,
     /// At-most-once record of tool calls; outlives teardown, so a call still
     /// running when its session is torn down and set up again is still known.
     pub journal: Arc<Journal>,
@@ -79,6 +81,46 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session's current mounts.
+    pub fn workspace(&self) -> Workspace {
+        self.workspace
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Adds the platform's mounts; says for each whether it was missing.
+    fn apply_mounts(&self, mounts: &[MountParams]) -> Result<Vec<MountStatus>, SessionError> {
+        let mut statuses = Vec::with_capacity(mounts.len());
+        let mut ws = self
+            .workspace
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for m in mounts {
+            validate_mount_path(&m.path)
+                .map_err(|e| SessionError::Invalid(format!("mount `{}` {e}", m.path)))?;
+            let real_root = match &self.mount_base {
+                Some(base) => base.join(m.path.trim_start_matches('/')),
+                None => PathBuf::from(&m.path),
+            };
+            let created = match m.kind {
+                MountKind::Directory => !real_root.is_dir(),
+                MountKind::File => !real_root.is_file(),
+            };
+            *ws = ws.with_mount(Mount {
+                virtual_root: PathBuf::from(&m.path),
+                real_root,
+                read_only: m.read_only,
+                file: m.kind == MountKind::File,
+            })?;
+            statuses.push(MountStatus {
+                path: m.path.clone(),
+                created,
+            });
+        }
+        Ok(statuses)
+    }
+
     /// A snapshot of the session's egress policy and secrets.
     pub fn egress(&self) -> SessionEgress {
         self.egress.read().map(|e| e.clone()).unwrap_or_default()
@@ -101,7 +143,7 @@ impl Session {
 
     fn shell_spec(&self) -> ShellSpec {
         let egress = self.egress();
-        let root = self.workspace.root().to_path_buf();
+        let root = self.workspace().root().to_path_buf();
         let mut env = BTreeMap::new();
         let path = std::env::var("PATH").unwrap_or_else(|_| {
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
@@ -218,6 +260,7 @@ impl Sessions {
         for name in params.env.keys() {
             check_env_name(name)?;
         }
+        let mounts = session.apply_mounts(&params.mounts)?;
         let next = SessionEgress {
             policy: params.egress,
             injector: SecretInjector::new(rules),
@@ -228,6 +271,7 @@ impl Sessions {
             session_id: id.to_owned(),
             workspace: WORKSPACE_DIR.to_owned(),
             placeholders: next.placeholders.clone(),
+            mounts,
         };
         if let Ok(mut e) = session.egress.write() {
             *e = next;
@@ -259,6 +303,10 @@ impl Sessions {
             return Ok(Arc::clone(s));
         }
         let session_dir = self.config.state_dir.join("sessions").join(id);
+        let mount_base = match &self.config.workspace {
+            Some(_) => None,
+            None => Some(session_dir.join("mounts")),
+        };
         let mounts = match &self.config.workspace {
             Some(workspace) => {
                 self.bind_single_session(id)?;
@@ -279,7 +327,8 @@ impl Sessions {
         };
         let session = Arc::new(Session {
             id: id.to_owned(),
-            workspace: Workspace::new(mounts, self.config.sandbox_user)?,
+            workspace: RwLock::new(Workspace::new(mounts, self.config.sandbox_user)?),
+            mount_base,
             journal: self.journal(id, &session_dir)?,
             proxy_token: crate::random_hex(16)?,
             proxy_addr: self.proxy_addr,
@@ -340,6 +389,7 @@ fn mount(virtual_root: &str, real_root: PathBuf, read_only: bool) -> Mount {
         virtual_root: PathBuf::from(virtual_root),
         real_root,
         read_only,
+        file: false,
     }
 }
 

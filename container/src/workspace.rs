@@ -1,7 +1,7 @@
-//! Path confinement: maps the paths the model sees (`/workspace/...`, later
-//! `/mnt/session/outputs/...`, `/mnt/memory/...`) onto real directories, and
-//! refuses anything that would leave them (`..`, absolute paths elsewhere,
-//! symlinks pointing out).
+//! Path confinement: maps the paths the model sees (`/workspace/...`,
+//! `/mnt/session/outputs/...`, `/mnt/memory/<store>/...`, uploaded files)
+//! onto real directories and files, and refuses anything that would leave
+//! them (`..`, absolute paths elsewhere, symlinks pointing out).
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -17,6 +17,8 @@ pub struct Mount {
     pub real_root: PathBuf,
     /// Whether file tools may write under it.
     pub read_only: bool,
+    /// Whether the mount is a single file rather than a directory.
+    pub file: bool,
 }
 
 /// Why a path was refused.
@@ -62,6 +64,8 @@ pub struct Resolved {
     pub real: PathBuf,
     /// The path as the model sees it.
     pub display: String,
+    /// Whether the mount it is in is read-only for the agent.
+    pub read_only: bool,
 }
 
 /// A session's set of mounts; the first is the working directory.
@@ -79,15 +83,7 @@ impl Workspace {
     pub fn new(mounts: Vec<Mount>, owner: Option<(u32, u32)>) -> io::Result<Self> {
         let mut canon = Vec::with_capacity(mounts.len());
         for m in mounts {
-            std::fs::create_dir_all(&m.real_root)?;
-            let ws_root = m.real_root.canonicalize()?;
-            if let (Some((uid, gid)), false) = (owner, m.read_only) {
-                std::os::unix::fs::chown(&ws_root, Some(uid), Some(gid))?;
-            }
-            canon.push(Mount {
-                real_root: ws_root,
-                ..m
-            });
+            canon.push(prepare(m, owner)?);
         }
         if canon.is_empty() {
             return Err(io::Error::new(
@@ -98,6 +94,23 @@ impl Workspace {
         Ok(Self {
             mounts: canon,
             owner,
+        })
+    }
+
+    /// This workspace with `mount` added (replacing one at the same path);
+    /// its directory, or a file mount's parent, is created if missing.
+    pub fn with_mount(&self, mount: Mount) -> io::Result<Self> {
+        let mount = prepare(mount, self.owner)?;
+        let mut mounts: Vec<Mount> = self
+            .mounts
+            .iter()
+            .filter(|m| m.virtual_root != mount.virtual_root)
+            .cloned()
+            .collect();
+        mounts.push(mount);
+        Ok(Self {
+            mounts,
+            owner: self.owner,
         })
     }
 
@@ -149,6 +162,21 @@ impl Workspace {
 
     /// Maps a model path onto a real path inside a mount, or refuses it.
     pub fn resolve(&self, path: &str, access: Access) -> Result<Resolved, PathError> {
+        self.resolve_as(path, access, true)
+    }
+
+    /// Like [`Workspace::resolve`], for the platform's own writes, which
+    /// read-only mounts do not refuse.
+    pub fn resolve_for_platform(&self, path: &str, access: Access) -> Result<Resolved, PathError> {
+        self.resolve_as(path, access, false)
+    }
+
+    fn resolve_as(
+        &self,
+        path: &str,
+        access: Access,
+        enforce_read_only: bool,
+    ) -> Result<Resolved, PathError> {
         let joined = if Path::new(path).is_absolute() {
             PathBuf::from(path)
         } else {
@@ -156,16 +184,24 @@ impl Workspace {
         };
         let normal = normalize(&joined).ok_or_else(|| self.outside(path))?;
         let (mount, rest) = self.find_mount(&normal).ok_or_else(|| self.outside(path))?;
-        if access == Access::Write && mount.read_only {
+        if access == Access::Write && mount.read_only && enforce_read_only {
             return Err(PathError::ReadOnly(path.to_owned()));
         }
-        let display = mount
-            .virtual_root
-            .join(&rest)
-            .to_string_lossy()
-            .into_owned();
-        let real = self.confine(mount, &mount.real_root.join(&rest), path, access)?;
-        Ok(Resolved { real, display })
+        // `join("")` would add a trailing slash, which a file mount cannot have.
+        let under = |base: &Path| {
+            if rest.as_os_str().is_empty() {
+                base.to_path_buf()
+            } else {
+                base.join(&rest)
+            }
+        };
+        let display = under(&mount.virtual_root).to_string_lossy().into_owned();
+        let real = self.confine(mount, &under(&mount.real_root), path, access)?;
+        Ok(Resolved {
+            real,
+            display,
+            read_only: mount.read_only,
+        })
     }
 
     /// Maps a real path back to the path the model sees, if it is in a mount.
@@ -198,6 +234,24 @@ impl Workspace {
         shown: &str,
         access: Access,
     ) -> Result<PathBuf, PathError> {
+        if mount.file {
+            // A file mount is the file itself, never a symlink.
+            if real != mount.real_root {
+                return Err(self.outside(shown));
+            }
+            return match real.symlink_metadata() {
+                Ok(m) if m.file_type().is_symlink() => Err(self.outside(shown)),
+                Ok(_) => Ok(real.to_path_buf()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && access == Access::Read => {
+                    Err(PathError::NotFound(shown.to_owned()))
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(real.to_path_buf()),
+                Err(source) => Err(PathError::Io {
+                    path: shown.to_owned(),
+                    source,
+                }),
+            };
+        }
         let mut existing = real.to_path_buf();
         let mut missing: Vec<std::ffi::OsString> = Vec::new();
         loop {
@@ -246,6 +300,29 @@ impl Workspace {
             roots,
         }
     }
+}
+
+/// Creates a mount's directory (a file mount's parent) and canonicalises its
+/// real root; writable directories are handed to `owner`.
+fn prepare(m: Mount, owner: Option<(u32, u32)>) -> io::Result<Mount> {
+    let real_root = if m.file {
+        let (Some(parent), Some(name)) = (m.real_root.parent(), m.real_root.file_name()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a file mount needs a parent directory",
+            ));
+        };
+        std::fs::create_dir_all(parent)?;
+        parent.canonicalize()?.join(name)
+    } else {
+        std::fs::create_dir_all(&m.real_root)?;
+        let root = m.real_root.canonicalize()?;
+        if let (Some((uid, gid)), false) = (owner, m.read_only) {
+            std::os::unix::fs::chown(&root, Some(uid), Some(gid))?;
+        }
+        root
+    };
+    Ok(Mount { real_root, ..m })
 }
 
 /// The calling thread's file-system identity (Linux `setfsuid`/`setfsgid`,

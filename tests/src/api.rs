@@ -12,6 +12,36 @@ use tokio::sync::mpsc;
 
 use crate::Platform;
 
+/// The boundary [`multipart`] bodies use.
+pub const MULTIPART_BOUNDARY: &str = "openma-e2e-boundary-7d1c";
+
+/// A `multipart/form-data` body with a `file` part and extra text fields.
+pub fn multipart(
+    filename: &str,
+    content_type: &str,
+    bytes: &[u8],
+    fields: &[(&str, &str)],
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{MULTIPART_BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
 /// Calls the public API with a key.
 #[derive(Debug, Clone)]
 pub struct Api {
@@ -69,6 +99,51 @@ impl Api {
         let text = resp.text().await?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok((status, body))
+    }
+
+    /// Sends raw bytes; returns the status, headers and body bytes.
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>)> {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base_url))
+            .header("x-api-key", &self.key)
+            .header("anthropic-version", "2023-06-01")
+            .header("anthropic-beta", "managed-agents-2026-04-01");
+        if let Some(content_type) = content_type {
+            req = req.header("content-type", content_type);
+        }
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        Ok((status, headers, resp.bytes().await?.to_vec()))
+    }
+
+    /// Uploads a file through `POST /v1/files`; returns the `file` object.
+    pub async fn upload(&self, filename: &str, content_type: &str, bytes: &[u8]) -> Result<Value> {
+        let (status, _, body) = self
+            .raw(
+                reqwest::Method::POST,
+                "/v1/files",
+                Some(&format!(
+                    "multipart/form-data; boundary={MULTIPART_BOUNDARY}"
+                )),
+                Some(multipart(filename, content_type, bytes, &[])),
+            )
+            .await?;
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if status != 200 {
+            bail!("upload of {filename} answered {status}: {body}");
+        }
+        Ok(body)
     }
 
     /// A request that must answer 200; returns the body.

@@ -12,6 +12,8 @@ pub mod python;
 pub use api::Api;
 pub use api::EventStream;
 pub use api::Frame;
+pub use api::MULTIPART_BOUNDARY;
+pub use api::multipart;
 pub use mock::MockModel;
 pub use mock::RecordedRequest;
 pub use mock::Reply;

@@ -12,7 +12,7 @@ use crate::workspace::FsIdentity;
 
 /// Runs one validated tool call in a session.
 pub async fn run(session: &Session, input: ToolInput, limits: &Limits) -> ToolResult {
-    let ws = session.workspace.clone();
+    let ws = session.workspace();
     let lim = limits.clone();
     let owner = ws.owner();
     match input {

@@ -7,11 +7,13 @@ fn ws(dir: &Path) -> Workspace {
                 virtual_root: "/workspace".into(),
                 real_root: dir.join("w"),
                 read_only: false,
+                file: false,
             },
             Mount {
                 virtual_root: "/mnt/memory".into(),
                 real_root: dir.join("m"),
                 read_only: true,
+                file: false,
             },
         ],
         None,

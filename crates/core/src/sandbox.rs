@@ -8,7 +8,10 @@
 //! | `GET /health` (no auth) | — | [`HealthResponse`] |
 //! | `PUT /v1/sessions/{session_id}` | [`SessionSetupParams`] | [`SessionSetupResponse`] |
 //! | `DELETE /v1/sessions/{session_id}` | — | [`SessionTeardownResponse`] |
-//! | `POST /v1/tools/execute` | [`ToolExecuteParams`] | [`ToolResult`] |
+//! | `POST /v1/tools/execute` | [`ToolExecuteParams`] | [`ToolExecuteResponse`] |
+//!
+//! Uploaded files, memory stores and outputs move through the routes that
+//! [`mounts`] lists.
 //!
 //! Every route but `/health` needs `Authorization: Bearer <token>`. Failures
 //! of the call itself (auth, malformed envelope) answer [`ErrorResponse`] with
@@ -25,9 +28,14 @@ use serde_json::Value;
 use crate::egress::{CredentialNetworking, EgressPolicy, InjectionLocation, SecretValue};
 
 mod input;
+pub mod mounts;
 pub use input::{
     BashInput, EditInput, GlobInput, GrepInput, ReadInput, ToolInput, ToolInputError, ToolName,
     WriteInput,
+};
+pub use mounts::{
+    FileEntry, FileListing, MAX_LISTING, MountKind, MountParams, MountStatus, TreeFile, TreeParams,
+    UPLOADS_DIR, file_content_path, files_path, memory_slug, tree_path, validate_mount_path,
 };
 
 /// `GET`: liveness, no authentication.
@@ -44,9 +52,9 @@ pub fn session_path(session_id: &str) -> String {
 pub const CONTAINER_PORT: u16 = 8080;
 /// The directory the model works in; every session sees its workspace here.
 pub const WORKSPACE_DIR: &str = "/workspace";
-/// Where session outputs are collected (mounted later).
+/// Where session outputs are collected; listed as files scoped to the session.
 pub const OUTPUTS_DIR: &str = "/mnt/session/outputs";
-/// Where memory stores are mounted (later).
+/// Where memory stores are mounted, one directory per store.
 pub const MEMORY_DIR: &str = "/mnt/memory";
 /// Longest `timeout_ms` a bash call may ask for (10 minutes).
 pub const MAX_BASH_TIMEOUT_MS: u64 = 600_000;
@@ -74,6 +82,9 @@ pub struct SessionSetupParams {
     /// Plain (non-secret) environment variables for the session's processes.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Uploaded files and memory stores placed in the session.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<MountParams>,
 }
 
 /// One `environment_variable` credential (api-reference §7).
@@ -106,6 +117,9 @@ pub struct SessionSetupResponse {
     pub workspace: String,
     /// Secret name → placeholder, as processes see them.
     pub placeholders: BTreeMap<String, String>,
+    /// What set-up found at each mount, in the order asked.
+    #[serde(default)]
+    pub mounts: Vec<MountStatus>,
 }
 
 /// Answer to `DELETE /v1/sessions/{session_id}`.
@@ -129,6 +143,23 @@ pub struct ToolExecuteParams {
     /// The tool input as the model produced it.
     #[serde(default)]
     pub input: Value,
+    /// Directories to fingerprint after the call, so the platform learns
+    /// without another round trip whether anything under them changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watch: Vec<String>,
+}
+
+/// The answer to `POST /v1/tools/execute`: the result, and a fingerprint of
+/// each watched directory taken after the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolExecuteResponse {
+    /// The tool's result.
+    #[serde(flatten)]
+    pub result: ToolResult,
+    /// Watched directory → fingerprint of the paths, sizes and modification
+    /// times under it (hex; equal fingerprints mean nothing changed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub watched: BTreeMap<String, String>,
 }
 
 /// A tool's result, shaped as the Messages API `tool_result` content.

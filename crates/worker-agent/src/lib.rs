@@ -7,6 +7,7 @@
 
 mod clock;
 mod model;
+mod mounts;
 mod sandbox;
 mod secrets;
 mod session;

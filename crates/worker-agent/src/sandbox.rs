@@ -4,8 +4,10 @@
 //! `SANDBOX_URL`. Either way the same server binary runs the tools.
 //!
 //! Internal routes, called by the session's `SessionDO`:
-//! `GET /health`, `PUT /session` (set up, body `SessionSetupParams`),
-//! `POST /execute` (body `ToolExecuteParams`), `DELETE /session`.
+//! `GET /health`, `PUT /session/{id}` (set up, body `SessionSetupParams`),
+//! `POST /execute` (body `ToolExecuteParams`), `DELETE /session/{id}`, and
+//! `/session/{id}/files…` and `/session/{id}/tree`, passed to the server's
+//! routes of the same name with their query and body streamed through.
 
 use openma_core::sandbox;
 use serde_json::json;
@@ -36,6 +38,8 @@ enum Command {
     Setup(String),
     Execute,
     Teardown(String),
+    /// A platform file route: the server path after `/v1/sessions/{id}/`.
+    Files(String, String),
 }
 
 impl Command {
@@ -46,6 +50,9 @@ impl Command {
             (Method::Put, ["session", id]) => Some(Self::Setup((*id).to_owned())),
             (Method::Post, ["execute"]) => Some(Self::Execute),
             (Method::Delete, ["session", id]) => Some(Self::Teardown((*id).to_owned())),
+            (_, ["session", id, rest @ ..]) if matches!(rest, ["files"] | ["files", "content"] | ["tree"]) => {
+                Some(Self::Files((*id).to_owned(), rest.join("/")))
+            }
             _ => None,
         }
     }
@@ -66,13 +73,31 @@ impl worker::DurableObject for Sandbox {
             // never stored here.
             Command::Setup(session_id) => {
                 let body = req.text().await?;
-                self.forward(Method::Put, &sandbox::session_path(&session_id), Some(body))
-                    .await
+                self.forward(
+                    Method::Put,
+                    &sandbox::session_path(&session_id),
+                    Some(JsValue::from_str(&body)),
+                )
+                .await
+            }
+            Command::Files(session_id, rest) => {
+                let query = req
+                    .url()?
+                    .query()
+                    .map(|q| format!("?{q}"))
+                    .unwrap_or_default();
+                let path = format!("{}/{rest}{query}", sandbox::session_path(&session_id));
+                let body = req.inner().body().map(JsValue::from);
+                self.forward(req.method(), &path, body).await
             }
             Command::Execute => {
                 let body = req.text().await?;
                 let resp = self
-                    .forward(Method::Post, sandbox::EXECUTE_PATH, Some(body))
+                    .forward(
+                        Method::Post,
+                        sandbox::EXECUTE_PATH,
+                        Some(JsValue::from_str(&body)),
+                    )
                     .await?;
                 if resp.status_code() == 404 {
                     // The server restarted and forgot the session: the
@@ -130,7 +155,7 @@ impl Sandbox {
 
     /// Sends a request to the sandbox server: the container's port 8080 in
     /// production (started on first use), the local server otherwise.
-    async fn forward(&self, method: Method, path: &str, body: Option<String>) -> Result<Response> {
+    async fn forward(&self, method: Method, path: &str, body: Option<JsValue>) -> Result<Response> {
         let token = self
             .env
             .secret("SANDBOX_TOKEN")
@@ -150,7 +175,7 @@ impl Sandbox {
                 let mut attempts = 0;
                 loop {
                     match port
-                        .fetch(&url, Some(request_init(&method, &token, body.as_deref())?))
+                        .fetch(&url, Some(request_init(&method, &token, body.clone())?))
                         .await
                     {
                         Ok(resp) => return Ok(resp),
@@ -172,7 +197,7 @@ impl Sandbox {
                 if base.is_empty() {
                     return error(503, "containers are disabled and SANDBOX_URL is not set");
                 }
-                let init = request_init(&method, &token, body.as_deref())?;
+                let init = request_init(&method, &token, body)?;
                 let req = Request::new_with_init(
                     &format!("{}{path}", base.trim_end_matches('/')),
                     &init,
@@ -183,14 +208,14 @@ impl Sandbox {
     }
 }
 
-fn request_init(method: &Method, token: &str, body: Option<&str>) -> Result<RequestInit> {
+fn request_init(method: &Method, token: &str, body: Option<JsValue>) -> Result<RequestInit> {
     let headers = Headers::new();
     headers.set("authorization", &format!("Bearer {token}"))?;
     headers.set("content-type", "application/json")?;
     let mut init = RequestInit::new();
     init.with_method(method.clone()).with_headers(headers);
-    if let Some(body) = body {
-        init.with_body(Some(JsValue::from_str(body)));
+    if body.is_some() {
+        init.with_body(body);
     }
     Ok(init)
 }

@@ -11,13 +11,17 @@ use openma_core::ports::ToolExecError;
 use openma_core::ports::ToolExecutor;
 use openma_core::ports::ToolOutput;
 use openma_core::sandbox::SessionSetupParams;
+use openma_core::sandbox::SessionSetupResponse;
 use openma_core::sandbox::ToolExecuteParams;
-use openma_core::sandbox::ToolResult;
+use openma_core::sandbox::ToolExecuteResponse;
 use worker::Env;
 use worker::Headers;
 use worker::Method;
 use worker::RequestInit;
+use worker::SqlStorage;
 use worker::wasm_bindgen::JsValue;
+
+use crate::mounts::Mounts;
 
 /// The sandbox object's answer when its server does not know the session.
 pub(crate) const NEEDS_SETUP: u16 = 409;
@@ -31,12 +35,15 @@ pub(crate) struct SandboxTools {
     /// The session's egress policy, sent with its secrets before the first
     /// call.
     egress: EgressPolicy,
+    /// Uploaded files and memory stores, and the outputs directory.
+    mounts: Mounts,
     set_up: Cell<bool>,
 }
 
 impl SandboxTools {
-    /// The tools of the session `record` describes.
-    pub(crate) fn new(env: Env, record: &SessionRecord) -> Self {
+    /// The tools of the session `record` describes; `sql` is the session's
+    /// storage, where what its mounts hold is kept.
+    pub(crate) fn new(env: Env, sql: SqlStorage, record: &SessionRecord) -> Self {
         let networking = serde_json::from_value(record.environment_config["networking"].clone())
             .unwrap_or_default();
         let mcp_server_hosts = record
@@ -46,6 +53,7 @@ impl SandboxTools {
             .filter_map(|server| host_of(&server.url))
             .collect();
         Self {
+            mounts: Mounts::new(env.clone(), sql, record),
             env,
             record: record.clone(),
             session_id: record.id.clone(),
@@ -71,12 +79,13 @@ impl SandboxTools {
             egress: self.egress.clone(),
             secrets,
             env: BTreeMap::new(),
+            mounts: self.mounts.setup_params(),
         };
         let body = serde_json::to_string(&params)
             .map_err(|e| ToolExecError(format!("sandbox set-up: {e}")))?;
         let path = format!("/session/{}", self.session_id);
         let mut resp = self
-            .call(Method::Put, &path, Some(body))
+            .call(Method::Put, &path, Some(JsValue::from_str(&body)))
             .await
             .map_err(|e| ToolExecError(format!("sandbox unavailable: {e}")))?;
         if resp.status_code() != 200 {
@@ -86,6 +95,14 @@ impl SandboxTools {
                 resp.status_code()
             )));
         }
+        let answer: SessionSetupResponse = resp
+            .json()
+            .await
+            .map_err(|e| ToolExecError(format!("sandbox set-up: {e}")))?;
+        self.mounts
+            .fill(self, &answer.mounts)
+            .await
+            .map_err(|e| ToolExecError(format!("placing the session's resources failed: {e}")))?;
         self.set_up.set(true);
         Ok(())
     }
@@ -101,7 +118,7 @@ impl SandboxTools {
         &self,
         method: Method,
         path: &str,
-        body: Option<String>,
+        body: Option<JsValue>,
     ) -> worker::Result<worker::Response> {
         let stub = self
             .env
@@ -112,8 +129,8 @@ impl SandboxTools {
         headers.set("content-type", "application/json")?;
         let mut init = RequestInit::new();
         init.with_method(method).with_headers(headers);
-        if let Some(body) = body {
-            init.with_body(Some(JsValue::from_str(&body)));
+        if body.is_some() {
+            init.with_body(body);
         }
         let req =
             worker::Request::new_with_init(&format!("https://sandbox.internal{path}"), &init)?;
@@ -130,10 +147,11 @@ impl ToolExecutor for SandboxTools {
             tool_use_id: call.tool_use_id,
             name: call.name,
             input: serde_json::Value::Object(call.input),
+            watch: self.mounts.watch(),
         };
         let body = serde_json::to_string(&params).map_err(|e| unavailable(e.to_string()))?;
         let mut resp = self
-            .call(Method::Post, "/execute", Some(body.clone()))
+            .call(Method::Post, "/execute", Some(JsValue::from_str(&body)))
             .await
             .map_err(|e| unavailable(e.to_string()))?;
         if resp.status_code() == NEEDS_SETUP {
@@ -142,7 +160,7 @@ impl ToolExecutor for SandboxTools {
             self.set_up.set(false);
             self.ensure_set_up().await?;
             resp = self
-                .call(Method::Post, "/execute", Some(body))
+                .call(Method::Post, "/execute", Some(JsValue::from_str(&body)))
                 .await
                 .map_err(|e| unavailable(e.to_string()))?;
         }
@@ -151,8 +169,9 @@ impl ToolExecutor for SandboxTools {
         if status != 200 {
             return Err(unavailable(format!("status {status}: {text}")));
         }
-        let result: ToolResult =
+        let ToolExecuteResponse { result, watched } =
             serde_json::from_str(&text).map_err(|e| unavailable(e.to_string()))?;
+        self.mounts.after_call(self, &watched).await;
         // The sandbox's content blocks have the wire's shape.
         let content = serde_json::to_value(&result.content)
             .and_then(serde_json::from_value)

@@ -8,6 +8,7 @@ mod injection;
 mod lifecycle;
 mod memory;
 mod mock_model;
+mod mounts;
 mod schemathesis;
 mod sdk_agents_environments;
 mod sdk_sessions;

@@ -239,10 +239,17 @@ impl Inner {
                 hub: Rc::clone(&self.hub),
                 signals,
             },
-            tools: SandboxTools::new(self.env.clone(), &record),
+            tools: SandboxTools::new(self.env.clone(), self.state.storage().sql(), &record),
             clock: RuntimeClock,
         };
-        let mut config = HarnessConfig::new(record.id.clone(), record.agent.clone());
+        let mut agent = record.agent.clone();
+        if let Some(section) = crate::mounts::prompt_section(&record) {
+            agent.system = Some(match agent.system.take() {
+                Some(system) if !system.is_empty() => format!("{system}\n\n{section}"),
+                _ => section,
+            });
+        }
+        let mut config = HarnessConfig::new(record.id.clone(), agent);
         // Operator settings: how hard to retry a failing model provider.
         if let Some(ms) = self.setting("MODEL_RETRY_BASE_MS") {
             config.retry.base_delay_ms = ms;

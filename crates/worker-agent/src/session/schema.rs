@@ -4,9 +4,10 @@
 use worker::SqlStorage;
 
 /// Every schema version, in order; index + 1 is the version number.
-const MIGRATIONS: [&str; 1] = [include_str!(
-    "../../../../migrations/session/0001_event_log.sql"
-)];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../../../../migrations/session/0001_event_log.sql"),
+    include_str!("../../../../migrations/session/0002_mounts.sql"),
+];
 
 /// Whether this storage holds a session's schema.
 pub(crate) fn exists(sql: &SqlStorage) -> worker::Result<bool> {

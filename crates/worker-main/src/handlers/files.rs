@@ -191,20 +191,7 @@ fn mime_type(declared: &str, name: &str) -> String {
     if !declared.is_empty() {
         return declared.to_owned();
     }
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("txt") => "text/plain",
-        Some("md") => "text/markdown",
-        Some("csv") => "text/csv",
-        Some("json") => "application/json",
-        Some("pdf") => "application/pdf",
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("gif") => "image/gif",
-        Some("webp") => "image/webp",
-        _ => "application/octet-stream",
-    }
-    .to_owned()
+    store::files::mime_for(name).to_owned()
 }
 
 /// Only the final path component is kept; an empty name becomes `unnamed`

@@ -463,6 +463,7 @@ impl Ctx<'_> {
             content_size_bytes: Some(content.len()),
             created_at: now.to_rfc3339(),
             api_key_id: self.caller.api_key_id.clone(),
+            session_id: None,
         };
         if let Err(err) =
             store::memory::create_memory(self.env, self.tenant(), store_id, &version).await
@@ -604,6 +605,7 @@ impl Ctx<'_> {
             content: Some(content),
             created_at: now.to_rfc3339(),
             api_key_id: self.caller.api_key_id.clone(),
+            session_id: None,
         };
         if let Err(err) = store::memory::update_memory(
             self.env,
@@ -651,6 +653,7 @@ impl Ctx<'_> {
             content_size_bytes: None,
             created_at: now.to_rfc3339(),
             api_key_id: self.caller.api_key_id.clone(),
+            session_id: None,
         };
         match store::memory::delete_memory(
             self.env,

@@ -7,6 +7,7 @@ pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod memory;
 pub(crate) mod pages;
+pub(crate) mod resources;
 pub(crate) mod sessions;
 pub(crate) mod tenants;
 pub(crate) mod vaults;

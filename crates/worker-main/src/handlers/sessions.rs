@@ -254,6 +254,7 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
         return Err(err);
     }
     let now = now();
+    let resources = super::resources::normalize(env, caller, &resources, now).await?;
     let id = openma_cloudflare::ids::mint_id("sesn_", now.0.unsigned_abs())
         .map_err(ApiError::internal)?;
     let record = SessionRecord {

@@ -22,16 +22,16 @@ fn rust_error(e: impl std::fmt::Display) -> worker::Error {
 
 /// A memory store, as on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct MemoryStore {
-    pub(crate) id: String,
+pub struct MemoryStore {
+    pub id: String,
     #[serde(rename = "type")]
-    pub(crate) kind: MemoryStoreType,
-    pub(crate) name: String,
-    pub(crate) description: String,
-    pub(crate) metadata: BTreeMap<String, String>,
-    pub(crate) created_at: Timestamp,
-    pub(crate) updated_at: Timestamp,
-    pub(crate) archived_at: Option<Timestamp>,
+    pub kind: MemoryStoreType,
+    pub name: String,
+    pub description: String,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub archived_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,7 +44,7 @@ fn parse_store(row: &SnapshotRow) -> worker::Result<MemoryStore> {
 }
 
 /// A tenant's store.
-pub(crate) async fn get_store(
+pub async fn get_store(
     env: &Env,
     tenant_id: &str,
     id: &str,
@@ -59,7 +59,7 @@ pub(crate) async fn get_store(
 }
 
 /// Stores a new store, or replaces one; `false` if a replaced one is gone.
-pub(crate) async fn put_store(
+pub async fn put_store(
     env: &Env,
     tenant_id: &str,
     store: &MemoryStore,
@@ -89,7 +89,7 @@ pub(crate) async fn put_store(
 }
 
 /// Deletes a store with its memories and versions; `false` if none.
-pub(crate) async fn delete_store(env: &Env, tenant_id: &str, id: &str) -> worker::Result<bool> {
+pub async fn delete_store(env: &Env, tenant_id: &str, id: &str) -> worker::Result<bool> {
     let params = [Param::from(tenant_id), Param::from(id)];
     super::run(
         env,
@@ -114,14 +114,14 @@ pub(crate) async fn delete_store(env: &Env, tenant_id: &str, id: &str) -> worker
 
 /// Filters of the store list.
 #[derive(Debug, Default)]
-pub(crate) struct StoreFilter {
-    pub(crate) include_archived: bool,
-    pub(crate) created_gte: Option<Timestamp>,
-    pub(crate) created_lte: Option<Timestamp>,
+pub struct StoreFilter {
+    pub include_archived: bool,
+    pub created_gte: Option<Timestamp>,
+    pub created_lte: Option<Timestamp>,
 }
 
 /// Up to `limit` stores with ids after `after`, oldest first.
-pub(crate) async fn list_stores(
+pub async fn list_stores(
     env: &Env,
     tenant_id: &str,
     filter: &StoreFilter,
@@ -151,15 +151,15 @@ pub(crate) async fn list_stores(
 
 /// A memory row; `content` is only read when asked for.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct MemoryRow {
-    pub(crate) id: String,
-    pub(crate) path: String,
-    pub(crate) content: Option<String>,
-    pub(crate) content_sha256: String,
-    pub(crate) content_size_bytes: f64,
-    pub(crate) memory_version_id: String,
-    pub(crate) created_at: String,
-    pub(crate) updated_at: String,
+pub struct MemoryRow {
+    pub id: String,
+    pub path: String,
+    pub content: Option<String>,
+    pub content_sha256: String,
+    pub content_size_bytes: f64,
+    pub memory_version_id: String,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 fn memory_columns(with_content: bool) -> String {
@@ -174,7 +174,7 @@ fn memory_columns(with_content: bool) -> String {
 }
 
 /// A memory of a tenant's store.
-pub(crate) async fn get_memory(
+pub async fn get_memory(
     env: &Env,
     tenant_id: &str,
     store_id: &str,
@@ -196,9 +196,31 @@ pub(crate) async fn get_memory(
     .await
 }
 
+/// The memory of a tenant's store at `path`.
+pub async fn get_memory_by_path(
+    env: &Env,
+    tenant_id: &str,
+    store_id: &str,
+    path: &str,
+) -> worker::Result<Option<MemoryRow>> {
+    super::first(
+        env,
+        &format!(
+            "SELECT {} FROM memories WHERE tenant_id = ?1 AND store_id = ?2 AND path = ?3",
+            memory_columns(false)
+        ),
+        &[
+            Param::from(tenant_id),
+            Param::from(store_id),
+            Param::from(path),
+        ],
+    )
+    .await
+}
+
 /// A memory of the store whose path conflicts with `path` (the same path,
 /// an ancestor, or a descendant), other than `except_id`.
-pub(crate) async fn find_conflict(
+pub async fn find_conflict(
     env: &Env,
     tenant_id: &str,
     store_id: &str,
@@ -232,7 +254,7 @@ pub(crate) async fn find_conflict(
 
 /// Memories under `prefix` with paths after `after`, in path order (at
 /// most `cap`).
-pub(crate) async fn list_memories(
+pub async fn list_memories(
     env: &Env,
     tenant_id: &str,
     store_id: &str,
@@ -263,25 +285,27 @@ pub(crate) async fn list_memories(
 
 /// A new version, as written alongside a memory change.
 #[derive(Debug, Clone)]
-pub(crate) struct NewVersion {
-    pub(crate) id: String,
-    pub(crate) memory_id: String,
-    pub(crate) operation: &'static str,
-    pub(crate) path: String,
+pub struct NewVersion {
+    pub id: String,
+    pub memory_id: String,
+    pub operation: &'static str,
+    pub path: String,
     /// `None` for `deleted`.
-    pub(crate) content: Option<String>,
-    pub(crate) content_sha256: Option<String>,
-    pub(crate) content_size_bytes: Option<usize>,
-    pub(crate) created_at: String,
+    pub content: Option<String>,
+    pub content_sha256: Option<String>,
+    pub content_size_bytes: Option<usize>,
+    pub created_at: String,
     /// The writer's `apikey_` id, if known.
-    pub(crate) api_key_id: Option<String>,
+    pub api_key_id: Option<String>,
+    /// The writing session, for an agent's change through its mount.
+    pub session_id: Option<String>,
 }
 
 fn insert_version_sql(condition: &str) -> String {
     format!(
         "INSERT INTO memory_versions
-         (id, tenant_id, store_id, memory_id, operation, path, content, content_sha256, content_size_bytes, created_at, api_key_id)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE {condition}"
+         (id, tenant_id, store_id, memory_id, operation, path, content, content_sha256, content_size_bytes, created_at, api_key_id, session_id)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 WHERE {condition}"
     )
 }
 
@@ -298,12 +322,13 @@ fn version_params(tenant_id: &str, store_id: &str, v: &NewVersion) -> Vec<Param>
         v.content_size_bytes.map_or(Param::Null, int),
         Param::from(v.created_at.as_str()),
         Param::from(v.api_key_id.clone()),
+        Param::from(v.session_id.clone()),
     ]
 }
 
 /// Why a memory write did not apply.
 #[derive(Debug)]
-pub(crate) enum WriteError {
+pub enum WriteError {
     /// Another memory holds the path.
     PathTaken,
     /// The memory changed (or went away) since it was read.
@@ -337,7 +362,7 @@ async fn batch(env: &Env, statements: Vec<(String, Vec<Param>)>) -> Result<Vec<u
 }
 
 /// Creates a memory and its `created` version.
-pub(crate) async fn create_memory(
+pub async fn create_memory(
     env: &Env,
     tenant_id: &str,
     store_id: &str,
@@ -365,7 +390,7 @@ pub(crate) async fn create_memory(
 
 /// Applies a `modified` version to a memory whose current version is
 /// `expected_version`.
-pub(crate) async fn update_memory(
+pub async fn update_memory(
     env: &Env,
     tenant_id: &str,
     store_id: &str,
@@ -379,14 +404,14 @@ pub(crate) async fn update_memory(
         vec![
             (
                 insert_version_sql(
-                    "EXISTS (SELECT 1 FROM memories WHERE tenant_id = ?2 AND store_id = ?3 AND id = ?4 AND memory_version_id = ?12)",
+                    "EXISTS (SELECT 1 FROM memories WHERE tenant_id = ?2 AND store_id = ?3 AND id = ?4 AND memory_version_id = ?13)",
                 ),
                 params.clone(),
             ),
             (
                 "UPDATE memories SET path = ?6, content = ?7, content_sha256 = ?8, content_size_bytes = ?9,
                      memory_version_id = ?1, updated_at = ?10
-                 WHERE tenant_id = ?2 AND store_id = ?3 AND id = ?4 AND memory_version_id = ?12"
+                 WHERE tenant_id = ?2 AND store_id = ?3 AND id = ?4 AND memory_version_id = ?13"
                     .to_owned(),
                 params,
             ),
@@ -401,7 +426,7 @@ pub(crate) async fn update_memory(
 
 /// Deletes a memory whose current version is `expected_version`, recording
 /// a `deleted` version.
-pub(crate) async fn delete_memory(
+pub async fn delete_memory(
     env: &Env,
     tenant_id: &str,
     store_id: &str,
@@ -415,13 +440,13 @@ pub(crate) async fn delete_memory(
         vec![
             (
                 insert_version_sql(
-                    "EXISTS (SELECT 1 FROM memories WHERE tenant_id = ?2 AND store_id = ?3 AND id = ?4 AND memory_version_id = ?12)",
+                    "EXISTS (SELECT 1 FROM memories WHERE tenant_id = ?2 AND store_id = ?3 AND id = ?4 AND memory_version_id = ?13)",
                 ),
                 params.clone(),
             ),
             (
                 "DELETE FROM memories
-                 WHERE tenant_id = ?2 AND store_id = ?3 AND id = ?4 AND memory_version_id = ?12"
+                 WHERE tenant_id = ?2 AND store_id = ?3 AND id = ?4 AND memory_version_id = ?13"
                     .to_owned(),
                 params,
             ),
@@ -438,19 +463,19 @@ pub(crate) async fn delete_memory(
 
 /// A version row.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct VersionRow {
-    pub(crate) id: String,
-    pub(crate) memory_id: String,
-    pub(crate) operation: String,
-    pub(crate) path: Option<String>,
-    pub(crate) content: Option<String>,
-    pub(crate) content_sha256: Option<String>,
-    pub(crate) content_size_bytes: Option<f64>,
-    pub(crate) created_at: String,
-    pub(crate) api_key_id: Option<String>,
-    pub(crate) session_id: Option<String>,
-    pub(crate) redacted_at: Option<String>,
-    pub(crate) redacted_by_api_key_id: Option<String>,
+pub struct VersionRow {
+    pub id: String,
+    pub memory_id: String,
+    pub operation: String,
+    pub path: Option<String>,
+    pub content: Option<String>,
+    pub content_sha256: Option<String>,
+    pub content_size_bytes: Option<f64>,
+    pub created_at: String,
+    pub api_key_id: Option<String>,
+    pub session_id: Option<String>,
+    pub redacted_at: Option<String>,
+    pub redacted_by_api_key_id: Option<String>,
 }
 
 fn version_columns(with_content: bool) -> String {
@@ -466,19 +491,19 @@ fn version_columns(with_content: bool) -> String {
 
 /// Filters of the version list.
 #[derive(Debug, Default)]
-pub(crate) struct VersionFilter {
-    pub(crate) memory_id: Option<String>,
-    pub(crate) operation: Option<String>,
-    pub(crate) api_key_id: Option<String>,
-    pub(crate) session_id: Option<String>,
-    pub(crate) created_gte: Option<Timestamp>,
-    pub(crate) created_lte: Option<Timestamp>,
+pub struct VersionFilter {
+    pub memory_id: Option<String>,
+    pub operation: Option<String>,
+    pub api_key_id: Option<String>,
+    pub session_id: Option<String>,
+    pub created_gte: Option<Timestamp>,
+    pub created_lte: Option<Timestamp>,
     /// Service accounts never write here: a filter on one matches nothing.
-    pub(crate) service_account: bool,
+    pub service_account: bool,
 }
 
 /// A version of a tenant's store.
-pub(crate) async fn get_version(
+pub async fn get_version(
     env: &Env,
     tenant_id: &str,
     store_id: &str,
@@ -501,7 +526,7 @@ pub(crate) async fn get_version(
 }
 
 /// Up to `limit` versions, newest first, with ids before `before`.
-pub(crate) async fn list_versions(
+pub async fn list_versions(
     env: &Env,
     tenant_id: &str,
     store_id: &str,
@@ -541,7 +566,7 @@ pub(crate) async fn list_versions(
 }
 
 /// Redacts a version: its content, digest, size and path are erased.
-pub(crate) async fn redact_version(
+pub async fn redact_version(
     env: &Env,
     tenant_id: &str,
     store_id: &str,

@@ -10,26 +10,43 @@ use worker::Env;
 use super::Param;
 
 /// The R2 key of a file's bytes.
-pub(crate) fn object_key(tenant_id: &str, id: &str) -> String {
+pub fn object_key(tenant_id: &str, id: &str) -> String {
     format!("tenants/{tenant_id}/files/{id}")
+}
+
+/// The content type of a file named `name`, guessed from its extension.
+pub fn mime_for(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("txt") => "text/plain",
+        Some("md") => "text/markdown",
+        Some("csv") => "text/csv",
+        Some("json") => "application/json",
+        Some("pdf") => "application/pdf",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        _ => "application/octet-stream",
+    }
 }
 
 /// One file's metadata.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct FileRow {
-    pub(crate) id: String,
-    pub(crate) filename: String,
-    pub(crate) mime_type: String,
-    pub(crate) size_bytes: f64,
-    pub(crate) created_at: String,
-    pub(crate) expires_at: Option<String>,
-    pub(crate) scope_id: Option<String>,
-    pub(crate) downloadable: f64,
+pub struct FileRow {
+    pub id: String,
+    pub filename: String,
+    pub mime_type: String,
+    pub size_bytes: f64,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub scope_id: Option<String>,
+    pub downloadable: f64,
 }
 
 impl FileRow {
     /// Whether the file has expired at `now`.
-    pub(crate) fn expired(&self, now: Timestamp) -> bool {
+    pub fn expired(&self, now: Timestamp) -> bool {
         self.expires_at
             .as_deref()
             .and_then(Timestamp::parse_rfc3339)
@@ -37,7 +54,7 @@ impl FileRow {
     }
 
     /// The `file` object.
-    pub(crate) fn to_json(&self) -> Value {
+    pub fn to_json(&self) -> Value {
         json!({
             "id": self.id,
             "type": "file",
@@ -56,7 +73,7 @@ const COLUMNS: &str =
     "id, filename, mime_type, size_bytes, created_at, expires_at, scope_id, downloadable";
 
 /// A tenant's file.
-pub(crate) async fn get(env: &Env, tenant_id: &str, id: &str) -> worker::Result<Option<FileRow>> {
+pub async fn get(env: &Env, tenant_id: &str, id: &str) -> worker::Result<Option<FileRow>> {
     super::first(
         env,
         &format!("SELECT {COLUMNS} FROM files WHERE tenant_id = ?1 AND id = ?2"),
@@ -66,7 +83,7 @@ pub(crate) async fn get(env: &Env, tenant_id: &str, id: &str) -> worker::Result<
 }
 
 /// Stores a file's metadata.
-pub(crate) async fn insert(env: &Env, tenant_id: &str, file: &FileRow) -> worker::Result<()> {
+pub async fn insert(env: &Env, tenant_id: &str, file: &FileRow) -> worker::Result<()> {
     super::run(
         env,
         "INSERT INTO files (id, tenant_id, filename, mime_type, size_bytes, created_at, expires_at, scope_id, downloadable)
@@ -88,7 +105,7 @@ pub(crate) async fn insert(env: &Env, tenant_id: &str, file: &FileRow) -> worker
 }
 
 /// Deletes a file's metadata; `false` if there was none.
-pub(crate) async fn delete(env: &Env, tenant_id: &str, id: &str) -> worker::Result<bool> {
+pub async fn delete(env: &Env, tenant_id: &str, id: &str) -> worker::Result<bool> {
     let changed = super::run(
         env,
         "DELETE FROM files WHERE tenant_id = ?1 AND id = ?2",
@@ -100,7 +117,7 @@ pub(crate) async fn delete(env: &Env, tenant_id: &str, id: &str) -> worker::Resu
 
 /// Up to `limit` unexpired files, newest first, with ids before `before`
 /// (empty: from the newest), optionally only those of `scope_id`.
-pub(crate) async fn list(
+pub async fn list(
     env: &Env,
     tenant_id: &str,
     scope_id: Option<&str>,
@@ -129,7 +146,7 @@ pub(crate) async fn list(
 }
 
 /// The unexpired files among `ids` (at most 100), newest first.
-pub(crate) async fn by_ids(
+pub async fn by_ids(
     env: &Env,
     tenant_id: &str,
     ids: &[String],
@@ -157,17 +174,13 @@ pub(crate) async fn by_ids(
 
 /// A file of any tenant (for housekeeping).
 #[derive(Debug, Deserialize)]
-pub(crate) struct ExpiredFile {
-    pub(crate) id: String,
-    pub(crate) tenant_id: String,
+pub struct ExpiredFile {
+    pub id: String,
+    pub tenant_id: String,
 }
 
 /// Up to `limit` files of any tenant that expired before `now`.
-pub(crate) async fn expired(
-    env: &Env,
-    now: Timestamp,
-    limit: usize,
-) -> worker::Result<Vec<ExpiredFile>> {
+pub async fn expired(env: &Env, now: Timestamp, limit: usize) -> worker::Result<Vec<ExpiredFile>> {
     super::all(
         env,
         "SELECT id, tenant_id FROM files
