@@ -84,6 +84,9 @@ async fn setup(
     let Json(params) = body.map_err(rejection)?;
     let policy = params.egress.networking.kind();
     let secrets = params.secrets.len();
+    // The platform sends names and rules only; a value here means a caller
+    // that substitutes at this server's own proxy.
+    let secret_values = params.secrets.iter().filter(|s| s.value.is_some()).count();
     let response = state
         .sessions
         .setup(&session_id, params)
@@ -91,7 +94,7 @@ async fn setup(
         .map_err(|e| session_error(&state, e))?;
     state.logger.info(
         "session_setup",
-        json!({"session_id": session_id, "networking": policy, "secrets": secrets}),
+        json!({"session_id": session_id, "networking": policy, "secrets": secrets, "secret_values": secret_values}),
     );
     Ok(Json(response))
 }

@@ -49,6 +49,12 @@ pub struct Config {
     pub shim_exe: Option<PathBuf>,
     /// Shared secret required on every call but `/health` (`--token`, `OMA_SANDBOX_TOKEN`).
     pub token: String,
+    /// Where plain-HTTP egress is handed to the platform instead of being sent
+    /// upstream (`--egress-forward`, `OMA_SANDBOX_EGRESS_FORWARD`): an
+    /// `http://host:port/path` base; each request goes to `<base>/<session_id>`
+    /// with its target in `x-oma-egress-url`. The platform then substitutes
+    /// vault secrets, so they never enter this server.
+    pub egress_forward: Option<String>,
     /// Limits.
     pub limits: Limits,
 }
@@ -75,7 +81,9 @@ pub enum ConfigError {
 /// Command-line help.
 pub const USAGE: &str = "usage: openma-sandbox [--listen ADDR] [--proxy-listen ADDR] --state-dir DIR [--workspace DIR] --token TOKEN
   [--sandbox-user UID:GID] [--isolate-network] [--default-timeout-ms N] [--max-output-bytes N]
-env fallbacks: OMA_SANDBOX_LISTEN, OMA_SANDBOX_PROXY_LISTEN, OMA_STATE_DIR, OMA_SANDBOX_WORKSPACE, OMA_SANDBOX_TOKEN, OMA_SANDBOX_USER, OMA_SANDBOX_ISOLATE_NETWORK
+  [--egress-forward http://HOST:PORT/PATH]
+env fallbacks: OMA_SANDBOX_LISTEN, OMA_SANDBOX_PROXY_LISTEN, OMA_STATE_DIR, OMA_SANDBOX_WORKSPACE, OMA_SANDBOX_TOKEN, OMA_SANDBOX_USER, OMA_SANDBOX_ISOLATE_NETWORK,
+OMA_SANDBOX_EGRESS_FORWARD
 (prefer OMA_SANDBOX_TOKEN to --token: command lines are visible to other processes)";
 
 impl Config {
@@ -90,6 +98,7 @@ impl Config {
         let mut workspace = env("OMA_SANDBOX_WORKSPACE");
         let mut token = env("OMA_SANDBOX_TOKEN");
         let mut sandbox_user = env("OMA_SANDBOX_USER");
+        let mut egress_forward = env("OMA_SANDBOX_EGRESS_FORWARD");
         let mut isolate_network =
             env("OMA_SANDBOX_ISOLATE_NETWORK").is_some_and(|v| v == "1" || v == "true");
         let mut limits = Limits::default();
@@ -112,6 +121,7 @@ impl Config {
                 "--workspace" => workspace = Some(value),
                 "--token" => token = Some(value),
                 "--sandbox-user" => sandbox_user = Some(value),
+                "--egress-forward" => egress_forward = Some(value),
                 "--default-timeout-ms" => {
                     limits.default_timeout_ms = number("--default-timeout-ms", &value)?
                 }
@@ -139,6 +149,18 @@ impl Config {
             isolate_network,
             shim_exe: None,
             token,
+            egress_forward: egress_forward
+                .filter(|f| !f.is_empty())
+                .map(|f| {
+                    if f.starts_with("http://") {
+                        Ok(f.trim_end_matches('/').to_owned())
+                    } else {
+                        Err(ConfigError::Usage(format!(
+                            "--egress-forward must be an http:// URL, got {f}"
+                        )))
+                    }
+                })
+                .transpose()?,
             limits,
         })
     }
@@ -155,6 +177,7 @@ impl Config {
             isolate_network: false,
             shim_exe: None,
             token: token.into(),
+            egress_forward: None,
             limits: Limits::default(),
         }
     }

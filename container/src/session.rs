@@ -203,6 +203,11 @@ impl Sessions {
         }
     }
 
+    /// The server's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// A session that was set up, or [`SessionError::NotSetUp`].
     pub fn get(&self, id: &str) -> Result<Arc<Session>, SessionError> {
         self.lock()

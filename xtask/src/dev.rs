@@ -102,7 +102,13 @@ pub(crate) fn run(options: &Options) -> Result<()> {
             .arg(format!("127.0.0.1:{}", config.sandbox_port))
             .arg("--state-dir")
             .arg(config.state_dir.join("sandbox"))
-            .env("OMA_SANDBOX_TOKEN", &sandbox_token),
+            .env("OMA_SANDBOX_TOKEN", &sandbox_token)
+            // Plain-HTTP egress goes through the platform, which adds the
+            // vault secrets: the sandbox server never holds one.
+            .env(
+                "OMA_SANDBOX_EGRESS_FORWARD",
+                format!("http://127.0.0.1:{}/internal/egress", config.port),
+            ),
         &logs.join("sandbox.log"),
         true,
     )?;

@@ -102,14 +102,27 @@ async fn handle(
         )
         .await;
     }
-    let upstream_host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let connect_method = head.method.eq_ignore_ascii_case("CONNECT");
+    // Plain HTTP goes to the platform when it substitutes secrets itself.
+    let handoff = match (&sessions.config().egress_forward, connect_method) {
+        (Some(base), false) => Some(Forward::parse(base, &session.id).ok_or_else(|| {
+            HttpError::Malformed("the egress forward URL is not http://host:port/path".to_owned())
+        })?),
+        _ => None,
+    };
+    let (upstream_host, upstream_port) = match &handoff {
+        Some(f) => (f.host.clone(), f.port),
+        None => (
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+        ),
+    };
     fields["decision"] = "allowed".into();
     let upstream = match tokio::time::timeout(
         CONNECT_TIMEOUT,
-        TcpStream::connect((upstream_host.as_str(), port)),
+        TcpStream::connect((upstream_host.as_str(), upstream_port)),
     )
     .await
     {
@@ -145,7 +158,26 @@ async fn handle(
             Ok(body) => body?,
             Err(_) => return Ok(()),
         };
-        let (request, injected) = rewrite(&head, &path, &host, body, &egress.injector);
+        let (request, injected) = match &handoff {
+            Some(f) => {
+                fields["forwarded"] = true.into();
+                let target = if port == 80 {
+                    format!("http://{host}{path}")
+                } else {
+                    format!("http://{host}:{port}{path}")
+                };
+                let extra = [
+                    ("host".to_owned(), f.authority()),
+                    ("x-oma-egress-url".to_owned(), target),
+                    (
+                        "x-oma-sandbox-token".to_owned(),
+                        sessions.config().token.clone(),
+                    ),
+                ];
+                rewrite(&head, &f.path, &host, body, &egress.injector, &extra)
+            }
+            None => rewrite(&head, &path, &host, body, &egress.injector, &[]),
+        };
         fields["injected"] = injected.into();
         logger.info("egress", fields);
         let secrets = egress
@@ -209,12 +241,47 @@ fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> 
 }
 
 /// Builds the upstream request; returns it and whether a placeholder was substituted.
+/// Where plain-HTTP egress is handed to the platform.
+struct Forward {
+    host: String,
+    port: u16,
+    /// The request path: the base's path plus `/<session_id>`.
+    path: String,
+}
+
+impl Forward {
+    fn parse(base: &str, session_id: &str) -> Option<Self> {
+        let rest = base.strip_prefix("http://")?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let (host, port) = split_host_port(authority, 80)?;
+        Some(Self {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+            path: format!("{}/{session_id}", path.trim_end_matches('/')),
+        })
+    }
+
+    fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// The request to send upstream: `path` in the request line, hop-by-hop
+/// headers dropped, placeholders substituted, and `extra` headers replacing
+/// any of the same name.
 fn rewrite(
     head: &Head,
     path: &str,
     host: &str,
     body: Vec<u8>,
     injector: &openma_core::egress::SecretInjector,
+    extra: &[(String, String)],
 ) -> (Vec<u8>, bool) {
     const HOP_BY_HOP: &[&str] = &[
         "proxy-authorization",
@@ -230,7 +297,9 @@ fn rewrite(
     let mut injected = false;
     let mut out = format!("{} {path} HTTP/1.1\r\n", head.method).into_bytes();
     for (name, value) in &head.headers {
-        if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+        if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+            || extra.iter().any(|(e, _)| name.eq_ignore_ascii_case(e))
+        {
             continue;
         }
         let value = match std::str::from_utf8(value) {
@@ -245,6 +314,9 @@ fn rewrite(
         out.extend_from_slice(b": ");
         out.extend_from_slice(&value);
         out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in extra {
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
     }
     let body = injector.body(host, &body);
     injected |= matches!(body, std::borrow::Cow::Owned(_));

@@ -322,3 +322,61 @@ async fn chunked_and_large_bodies_are_substituted_too() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_forward_url_plain_http_goes_to_the_platform_with_its_target() {
+    // The "platform" is a loopback server: the request must reach it, not
+    // the (unreachable) target host, carrying the target and the token.
+    let platform = upstream(ok_reply).await;
+    let forward = format!("http://127.0.0.1:{}/internal/egress/", platform.port);
+    let sb =
+        sandbox_with(|c| c.egress_forward = Some(forward.trim_end_matches('/').to_owned())).await;
+    sb.setup("s1", json!({})).await;
+    let out = ok_text(
+        &sb.bash(
+            "s1",
+            "curl -sS -H 'authorization: Bearer oma_ph_0123456789abcdef' -d 'q=1' http://api.example.invalid:8080/v1/x?y=2",
+        )
+        .await,
+    );
+    assert_eq!(out, "upstream-ok");
+    let seen = platform.requests();
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    let request = seen[0].to_ascii_lowercase();
+    assert!(
+        seen[0].starts_with("POST /internal/egress/s1 HTTP/1.1\r\n"),
+        "{}",
+        seen[0]
+    );
+    assert!(
+        request.contains("\r\nx-oma-egress-url: http://api.example.invalid:8080/v1/x?y=2\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.contains(&format!("\r\nx-oma-sandbox-token: {TOKEN}\r\n").to_ascii_lowercase()),
+        "{request}"
+    );
+    assert!(
+        request.contains(&format!("\r\nhost: 127.0.0.1:{}\r\n", platform.port)),
+        "{request}"
+    );
+    // The placeholder travels as-is: the platform substitutes it.
+    assert!(
+        request.contains("authorization: bearer oma_ph_0123456789abcdef"),
+        "{request}"
+    );
+    assert!(!request.contains("proxy-authorization"));
+    assert!(request.ends_with("q=1"), "{request}");
+
+    // A host the policy refuses is refused here, before the platform.
+    sb.setup("s2", json!({"egress": limited(&["localhost"])}))
+        .await;
+    let refused = sb
+        .bash(
+            "s2",
+            "curl -sS -w '\\n%{http_code}' http://api.example.invalid/x",
+        )
+        .await;
+    assert!(ok_text(&refused).ends_with("403"), "{refused:?}");
+    assert_eq!(platform.requests().len(), 1);
+}

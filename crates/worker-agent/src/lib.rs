@@ -6,6 +6,7 @@
 //! own fetch handler serves only its health check.
 
 mod clock;
+mod egress;
 mod model;
 mod mounts;
 mod sandbox;
@@ -57,7 +58,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 async fn health(env: &Env) -> Result<Response> {
     let (config, d1, kv, blobs, session_do, sandbox) = futures_util::join!(
-        openma_cloudflare::probe_config(env, &["PLATFORM_ROOT_SECRET", "ANTHROPIC_BASE_URL"]),
+        openma_cloudflare::probe_config(
+            env,
+            &["PLATFORM_ROOT_SECRET", "ANTHROPIC_BASE_URL", "SANDBOX_TOKEN"]
+        ),
         openma_cloudflare::probe_d1(env, "DB"),
         openma_cloudflare::probe_kv(env, "CONFIG"),
         openma_cloudflare::probe_r2(env, "BLOBS"),
@@ -83,8 +87,15 @@ async fn probe_object(env: &Env, binding: &'static str) -> Check {
             .id_from_name("health")
             .and_then(|id| id.get_stub())
             .map_err(|e| e.to_string())?;
+        // The sandbox object answers its health check on its own host only;
+        // anything else it receives may be a container's outbound request.
+        let host = if binding == "SANDBOX" {
+            sandbox::INTERNAL_HOST
+        } else {
+            "do.internal"
+        };
         let resp = stub
-            .fetch_with_str("https://do.internal/health")
+            .fetch_with_str(&format!("https://{host}/health"))
             .await
             .map_err(|e| e.to_string())?;
         openma_cloudflare::healthy_answer(binding, resp).await

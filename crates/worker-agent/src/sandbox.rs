@@ -3,7 +3,9 @@
 //! (containers disabled) it reaches the local sandbox server at
 //! `SANDBOX_URL`. Either way the same server binary runs the tools.
 //!
-//! Internal routes, called by the session's `SessionDO`:
+//! Internal routes carry the platform's token in `x-oma-internal` (a
+//! container cannot forge it) and are called by the session's `SessionDO`
+//! (and, for `/egress`, by main):
 //! `GET /health`, `PUT /session/{id}` (set up, body `SessionSetupParams`),
 //! `POST /execute` (body `ToolExecuteParams`), `DELETE /session/{id}`, and
 //! `/session/{id}/files…` and `/session/{id}/tree`, passed to the server's
@@ -11,6 +13,9 @@
 
 use openma_core::sandbox;
 use serde_json::json;
+
+use crate::egress::EgressContext;
+use crate::egress::SandboxSetup;
 use worker::Env;
 use worker::Headers;
 use worker::Method;
@@ -31,10 +36,19 @@ pub struct Sandbox {
     env: Env,
 }
 
+/// The host of the platform's own requests to this object.
+pub(crate) const INTERNAL_HOST: &str = "sandbox.internal";
+/// The header that proves a request comes from the platform.
+pub(crate) const INTERNAL_HEADER: &str = "x-oma-internal";
+/// Storage key of the session's [`EgressContext`].
+const EGRESS_KEY: &str = "egress";
+
 /// An internal command.
 #[derive(Debug)]
 enum Command {
     Health,
+    /// A sandbox request handed over by main (local development).
+    Egress,
     Setup(String),
     Execute,
     Teardown(String),
@@ -47,6 +61,7 @@ impl Command {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (method, segments.as_slice()) {
             (Method::Get, ["health"]) => Some(Self::Health),
+            (_, ["egress"]) => Some(Self::Egress),
             (Method::Put, ["session", id]) => Some(Self::Setup((*id).to_owned())),
             (Method::Post, ["execute"]) => Some(Self::Execute),
             (Method::Delete, ["session", id]) => Some(Self::Teardown((*id).to_owned())),
@@ -64,21 +79,57 @@ impl worker::DurableObject for Sandbox {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let url = req.url()?;
+        let internal_host = url.host_str() == Some(INTERNAL_HOST);
+        if !internal_host || !self.is_internal(&req)? {
+            if internal_host && req.method() == Method::Get && req.path() == "/health" {
+                return self.health().await;
+            }
+            // Not the platform: in production, the container's own outbound
+            // traffic, intercepted to this object.
+            if self.state.container().is_some() {
+                let target = url.to_string();
+                return self.egress(req, &target).await;
+            }
+            return error(404, "no such sandbox route");
+        }
         let Some(command) = Command::parse(&req.method(), &req.path()) else {
             return error(404, "no such sandbox route");
         };
         match command {
             Command::Health => self.health().await,
-            // The set-up (which may carry vault secrets) is passed through,
-            // never stored here.
+            Command::Egress => {
+                let Some(target) = req.headers().get(crate::egress::TARGET_HEADER)? else {
+                    return error(400, "an egress request names its target in x-oma-egress-url");
+                };
+                self.egress(req, &target).await
+            }
+            // The set-up carries credential names and rules, never values;
+            // what the egress path needs is kept, the rest passed on.
             Command::Setup(session_id) => {
-                let body = req.text().await?;
-                self.forward(
-                    Method::Put,
-                    &sandbox::session_path(&session_id),
-                    Some(JsValue::from_str(&body)),
-                )
-                .await
+                let setup: SandboxSetup = req.json().await?;
+                let body = serde_json::to_string(&setup.params)?;
+                let mut resp = self
+                    .forward(
+                        Method::Put,
+                        &sandbox::session_path(&session_id),
+                        Some(JsValue::from_str(&body)),
+                    )
+                    .await?;
+                if resp.status_code() != 200 {
+                    return Ok(resp);
+                }
+                let text = resp.text().await?;
+                let answer: sandbox::SessionSetupResponse = serde_json::from_str(&text)?;
+                let context = EgressContext {
+                    session_id,
+                    tenant_id: setup.tenant_id,
+                    vault_ids: setup.vault_ids,
+                    policy: setup.params.egress,
+                    placeholders: answer.placeholders,
+                };
+                self.state.storage().put(EGRESS_KEY, &context).await?;
+                Ok(Response::ok(text)?.with_headers(json_headers()?))
             }
             Command::Files(session_id, rest) => {
                 let query = req
@@ -126,6 +177,65 @@ impl worker::DurableObject for Sandbox {
 }
 
 impl Sandbox {
+    /// Whether `req` carries the platform's token. Without a configured
+    /// token nothing is internal.
+    fn is_internal(&self, req: &Request) -> Result<bool> {
+        let token = self.token();
+        let presented = req.headers().get(INTERNAL_HEADER)?.unwrap_or_default();
+        Ok(!token.is_empty() && openma_cloudflare::ids::constant_time_eq(&presented, &token))
+    }
+
+    fn token(&self) -> String {
+        self.env
+            .secret("SANDBOX_TOKEN")
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    }
+
+    /// One of the sandbox's outgoing requests, by the session's policy and
+    /// with its credentials.
+    async fn egress(&self, req: Request, target: &str) -> Result<Response> {
+        let Some(context) = self.state.storage().get::<EgressContext>(EGRESS_KEY).await? else {
+            return error(409, "this sandbox has not been set up");
+        };
+        crate::egress::send(&self.env, &context, req, target).await
+    }
+
+    /// Sends the container's outbound HTTP and HTTPS to this object, so every
+    /// request it makes passes [`Sandbox::egress`].
+    async fn intercept_egress(&self, container: &worker::Container) -> Result<()> {
+        use worker::js_sys::Function;
+        use worker::js_sys::Promise;
+        use worker::js_sys::Reflect;
+        use worker::wasm_bindgen::JsCast;
+        let own = self
+            .env
+            .durable_object("SANDBOX")?
+            .id_from_string(&self.state.id().to_string())?
+            .get_stub()?
+            .into_rpc::<JsValue>();
+        let target: &JsValue = container.as_ref();
+        let call = |name: &str, args: &[JsValue]| -> Result<Promise> {
+            let method: Function = Reflect::get(target, &JsValue::from_str(name))?
+                .dyn_into()
+                .map_err(|_| {
+                    worker::Error::RustError(format!(
+                        "this runtime's containers have no {name}: egress cannot be intercepted"
+                    ))
+                })?;
+            let array = worker::js_sys::Array::new();
+            for a in args {
+                array.push(a);
+            }
+            Ok(method.apply(target, &array)?.unchecked_into())
+        };
+        let all_http = call("interceptAllOutboundHttp", std::slice::from_ref(&own))?;
+        worker::wasm_bindgen_futures::JsFuture::from(all_http).await?;
+        let all_https = call("interceptOutboundHttps", &[JsValue::from_str("*"), own])?;
+        worker::wasm_bindgen_futures::JsFuture::from(all_https).await?;
+        Ok(())
+    }
+
     /// In production, reports that the container runtime is bound (starting a
     /// container just for a health check would be wasteful); locally, requires
     /// the local sandbox server to answer its own health check.
@@ -156,11 +266,7 @@ impl Sandbox {
     /// Sends a request to the sandbox server: the container's port 8080 in
     /// production (started on first use), the local server otherwise.
     async fn forward(&self, method: Method, path: &str, body: Option<JsValue>) -> Result<Response> {
-        let token = self
-            .env
-            .secret("SANDBOX_TOKEN")
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        let token = self.token();
         match self.state.container() {
             Some(container) => {
                 if !container.running() {
@@ -168,6 +274,7 @@ impl Sandbox {
                     options.add_env("OMA_SANDBOX_TOKEN", &token);
                     options.enable_internet(false);
                     container.start(Some(options))?;
+                    self.intercept_egress(&container).await?;
                 }
                 let port = container.get_tcp_port(sandbox::CONTAINER_PORT)?;
                 let url = format!("http://container{path}");
@@ -218,6 +325,12 @@ fn request_init(method: &Method, token: &str, body: Option<JsValue>) -> Result<R
         init.with_body(body);
     }
     Ok(init)
+}
+
+fn json_headers() -> Result<Headers> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    Ok(headers)
 }
 
 fn error(status: u16, message: &str) -> Result<Response> {

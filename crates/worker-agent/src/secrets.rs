@@ -1,8 +1,8 @@
-//! A session's `environment_variable` credentials, opened for its sandbox's
-//! egress path. They are read from D1 and decrypted in memory only while the
-//! sandbox is being set up; nothing decrypted is ever stored.
+//! A session's `environment_variable` credentials. The sandbox is set up with
+//! their names and rules only; their values are read from D1 and decrypted
+//! by the egress path for one outgoing request at a time, and nothing
+//! decrypted is ever stored or sent into the sandbox.
 
-use openma_cloudflare::internal::SessionRecord;
 use openma_core::control::vaults::Credential;
 use openma_core::control::vaults::CredentialAuth;
 use openma_core::control::vaults::CredentialSecrets;
@@ -22,13 +22,16 @@ struct Row {
     ciphertext: Option<String>,
 }
 
-/// The `environment_variable` credentials of the session's vaults, as the
-/// sandbox's egress proxy needs them. Errors never carry a secret.
-pub(crate) async fn session_secrets(
+/// The `environment_variable` credentials of the vaults `vault_ids`: with
+/// `open`, their values decrypted; without, names and rules only (no
+/// decryption happens). Errors never carry a secret.
+pub(crate) async fn credentials(
     env: &Env,
-    record: &SessionRecord,
+    tenant_id: &str,
+    vault_ids: &[String],
+    open: bool,
 ) -> Result<Vec<SecretParams>, String> {
-    if record.vault_ids.is_empty() {
+    if vault_ids.is_empty() {
         return Ok(Vec::new());
     }
     let setting = |name: &str| {
@@ -38,11 +41,15 @@ pub(crate) async fn session_secrets(
             .ok()
             .filter(|v| !v.is_empty())
     };
-    let root = setting("PLATFORM_ROOT_SECRET").ok_or("PLATFORM_ROOT_SECRET is not set")?;
-    let previous = setting("PLATFORM_ROOT_SECRET_PREVIOUS");
-    let ring = Keyring::new(&root, previous.as_deref()).map_err(|e| e.to_string())?;
+    let ring = if open {
+        let root = setting("PLATFORM_ROOT_SECRET").ok_or("PLATFORM_ROOT_SECRET is not set")?;
+        let previous = setting("PLATFORM_ROOT_SECRET_PREVIOUS");
+        Some(Keyring::new(&root, previous.as_deref()).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
 
-    let placeholders: Vec<String> = (0..record.vault_ids.len())
+    let placeholders: Vec<String> = (0..vault_ids.len())
         .map(|i| format!("?{}", i + 2))
         .collect();
     let sql = format!(
@@ -51,8 +58,8 @@ pub(crate) async fn session_secrets(
          ORDER BY id",
         placeholders.join(", ")
     );
-    let mut params = vec![JsValue::from_str(&record.tenant_id)];
-    params.extend(record.vault_ids.iter().map(|id| JsValue::from_str(id)));
+    let mut params = vec![JsValue::from_str(tenant_id)];
+    params.extend(vault_ids.iter().map(|id| JsValue::from_str(id)));
     let rows: Vec<Row> = env
         .d1("DB")
         .and_then(|db| db.prepare(&sql).bind(&params))
@@ -77,21 +84,23 @@ pub(crate) async fn session_secrets(
         let (Some(key_id), Some(ciphertext)) = (row.key_id, row.ciphertext) else {
             continue;
         };
-        let opened = ring
-            .open(
-                &key_id,
-                &ciphertext,
-                &credential_aad(&record.tenant_id, &row.id),
-            )
-            .map_err(|e| format!("credential {}: {e}", row.id))?;
-        let sealed: CredentialSecrets = serde_json::from_slice(&opened.plaintext)
-            .map_err(|_| format!("credential {}: sealed secrets are malformed", row.id))?;
-        let Some(value) = sealed.secret_value else {
-            continue;
+        let value = match &ring {
+            None => None,
+            Some(ring) => {
+                let opened = ring
+                    .open(&key_id, &ciphertext, &credential_aad(tenant_id, &row.id))
+                    .map_err(|e| format!("credential {}: {e}", row.id))?;
+                let sealed: CredentialSecrets = serde_json::from_slice(&opened.plaintext)
+                    .map_err(|_| format!("credential {}: sealed secrets are malformed", row.id))?;
+                let Some(value) = sealed.secret_value else {
+                    continue;
+                };
+                Some(SecretValue::new(value))
+            }
         };
         secrets.push(SecretParams {
             name: secret_name,
-            value: Some(SecretValue::new(value)),
+            value,
             placeholder: None,
             networking,
             injection_location,

@@ -21,7 +21,10 @@ use worker::RequestInit;
 use worker::SqlStorage;
 use worker::wasm_bindgen::JsValue;
 
+use crate::egress::SandboxSetup;
 use crate::mounts::Mounts;
+use crate::sandbox::INTERNAL_HEADER;
+use crate::sandbox::INTERNAL_HOST;
 
 /// The sandbox object's answer when its server does not know the session.
 pub(crate) const NEEDS_SETUP: u16 = 409;
@@ -66,22 +69,32 @@ impl SandboxTools {
     }
 
     /// Sets the session up in its sandbox, once per activation and again
-    /// whenever the sandbox server has forgotten it. The vault secrets are
-    /// opened here, for this request only: nothing decrypted is kept.
+    /// whenever the sandbox server has forgotten it. Vault credentials go by
+    /// name and rule only; the sandbox never receives a secret value.
     async fn ensure_set_up(&self) -> Result<(), ToolExecError> {
         if self.set_up.get() {
             return Ok(());
         }
-        let secrets = crate::secrets::session_secrets(&self.env, &self.record)
-            .await
-            .map_err(|e| ToolExecError(format!("vault credentials unavailable: {e}")))?;
-        let params = SessionSetupParams {
-            egress: self.egress.clone(),
-            secrets,
-            env: BTreeMap::new(),
-            mounts: self.mounts.setup_params(),
+        // Names and rules only: values are opened by the egress path, per request.
+        let secrets = crate::secrets::credentials(
+            &self.env,
+            &self.record.tenant_id,
+            &self.record.vault_ids,
+            false,
+        )
+        .await
+        .map_err(|e| ToolExecError(format!("vault credentials unavailable: {e}")))?;
+        let setup = SandboxSetup {
+            tenant_id: self.record.tenant_id.clone(),
+            vault_ids: self.record.vault_ids.clone(),
+            params: SessionSetupParams {
+                egress: self.egress.clone(),
+                secrets,
+                env: BTreeMap::new(),
+                mounts: self.mounts.setup_params(),
+            },
         };
-        let body = serde_json::to_string(&params)
+        let body = serde_json::to_string(&setup)
             .map_err(|e| ToolExecError(format!("sandbox set-up: {e}")))?;
         let path = format!("/session/{}", self.session_id);
         let mut resp = self
@@ -127,13 +140,18 @@ impl SandboxTools {
             .get_stub()?;
         let headers = Headers::new();
         headers.set("content-type", "application/json")?;
+        let token = self
+            .env
+            .secret("SANDBOX_TOKEN")
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        headers.set(INTERNAL_HEADER, &token)?;
         let mut init = RequestInit::new();
         init.with_method(method).with_headers(headers);
         if body.is_some() {
             init.with_body(body);
         }
-        let req =
-            worker::Request::new_with_init(&format!("https://sandbox.internal{path}"), &init)?;
+        let req = worker::Request::new_with_init(&format!("https://{INTERNAL_HOST}{path}"), &init)?;
         stub.fetch_with_request(req).await
     }
 }

@@ -3,6 +3,7 @@
 //! webhooks to the integrations worker over service bindings.
 
 mod auth;
+mod egress;
 mod error;
 mod handlers;
 mod request;
@@ -26,6 +27,10 @@ const WORKER: &str = "openma-main";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    if let Some(session_id) = req.path().strip_prefix(egress::PREFIX) {
+        let session_id = session_id.to_owned();
+        return egress::forward(req, &env, &session_id).await;
+    }
     let route = Route::parse(&req.method(), &req.path());
     if route == Some(Route::Integrations) {
         // Webhooks pass through untouched: their signatures cover the bytes.

@@ -228,4 +228,34 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(!logs.contains(SECRET), "the secret leaked into the logs");
+    // The platform put the secret in, on its side: the agent's egress log
+    // records the substitution ...
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("\"event\":\"egress\"") && l.contains("\"injected\":true")),
+        "no substitution logged by the platform's egress path:\n{logs}"
+    );
+    // ... and the sandbox server was told the credential's name and rules
+    // only, never its value, and handed the request over rather than sending it.
+    let sandbox_log =
+        std::fs::read_to_string(platform.state_dir().join("logs/sandbox.log")).unwrap();
+    assert!(!sandbox_log.contains(SECRET));
+    let setups: Vec<&str> = sandbox_log
+        .lines()
+        .filter(|l| l.contains("\"event\":\"session_setup\""))
+        .collect();
+    assert!(!setups.is_empty(), "{sandbox_log}");
+    for line in &setups {
+        assert!(line.contains("\"secret_values\":0"), "{line}");
+    }
+    assert!(
+        setups.iter().any(|l| l.contains("\"secrets\":1")),
+        "{setups:#?}"
+    );
+    assert!(
+        sandbox_log
+            .lines()
+            .any(|l| l.contains("\"event\":\"egress\"") && l.contains("\"forwarded\":true")),
+        "{sandbox_log}"
+    );
 }
