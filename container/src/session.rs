@@ -18,6 +18,11 @@ use crate::idempotency::Journal;
 use crate::tools::bash::{self, GroupHandle, Shell, ShellSpec};
 use crate::workspace::{Mount, Workspace};
 
+/// The authority the platform signs intercepted HTTPS with, when it does.
+const PLATFORM_CA: &str = "/etc/cloudflare/certs/cloudflare-containers-ca.crt";
+/// Debian's system bundle, which the entrypoint adds [`PLATFORM_CA`] to.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 /// Why a session operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -154,6 +159,15 @@ impl Session {
         env.insert("TERM".to_owned(), "dumb".to_owned());
         env.insert("PAGER".to_owned(), "cat".to_owned());
         env.insert("GIT_PAGER".to_owned(), "cat".to_owned());
+        // In a container whose HTTPS egress the platform intercepts, tools
+        // that keep their own certificate bundles must trust its authority
+        // too (the entrypoint has added it to the system bundle).
+        if std::path::Path::new(PLATFORM_CA).is_file() {
+            env.insert("NODE_EXTRA_CA_CERTS".to_owned(), PLATFORM_CA.to_owned());
+            for name in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CURL_CA_BUNDLE"] {
+                env.insert(name.to_owned(), SYSTEM_CA_BUNDLE.to_owned());
+            }
+        }
         env.extend(egress.env);
         env.extend(egress.placeholders);
         if let Some(addr) = self.proxy_addr {
