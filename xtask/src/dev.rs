@@ -215,6 +215,10 @@ impl Config {
             env_nonempty("ANTHROPIC_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
         );
         vars.insert("OMA_ENVIRONMENT", "development".to_owned());
+        // The workers' own `info` lines follow the same setting.
+        if let Some(level) = env_nonempty("OMA_LOG_LEVEL") {
+            vars.insert("LOG_LEVEL", level);
+        }
         // Optional operator settings, passed through when set.
         for name in [
             "MODEL_RETRY_BASE_MS",

@@ -22,5 +22,6 @@ pub use health::probe_r2;
 pub use health::probe_service;
 pub use query::percent_decode;
 pub use query::query_pairs;
+pub use response::info_logs;
 pub use response::json;
 pub use response::now_ms;

@@ -14,3 +14,14 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
 pub fn now_ms() -> f64 {
     worker::Date::now().as_millis() as f64
 }
+
+/// Whether this worker writes `info` log lines: the `LOG_LEVEL` variable
+/// (`debug`, `info`, `log`, `warn`, `error`, `none`; `info` when unset).
+/// Warnings and errors are always written.
+pub fn info_logs(env: &worker::Env) -> bool {
+    let level = env
+        .var("LOG_LEVEL")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    !matches!(level.trim(), "warn" | "error" | "none")
+}

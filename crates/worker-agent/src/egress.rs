@@ -90,10 +90,22 @@ pub(crate) async fn send(
 ) -> Result<Response> {
     let url = match Url::parse(target) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
-        _ => return refuse(400, "bad_target", None, &format!("`{target}` is not an http(s) URL")),
+        _ => {
+            return refuse(
+                400,
+                "bad_target",
+                None,
+                &format!("`{target}` is not an http(s) URL"),
+            );
+        }
     };
     let Some(host) = url.host_str().and_then(normalize_host) else {
-        return refuse(400, "bad_target", None, &format!("`{target}` has no usable host"));
+        return refuse(
+            400,
+            "bad_target",
+            None,
+            &format!("`{target}` has no usable host"),
+        );
     };
     let mut fields = json!({
         "level": "info",
@@ -105,8 +117,13 @@ pub(crate) async fn send(
     if let EgressDecision::Denied(denial) = context.policy.decide(&host) {
         fields["decision"] = "denied".into();
         fields["policy"] = denial.policy.into();
-        worker::console_log!("{fields}");
-        return refuse(403, "egress_denied", Some(denial.policy), &denial.to_string());
+        log(env, &fields);
+        return refuse(
+            403,
+            "egress_denied",
+            Some(denial.policy),
+            &denial.to_string(),
+        );
     }
     let injector = injector(env, context).await?;
     let headers = Headers::new();
@@ -139,13 +156,13 @@ pub(crate) async fn send(
         Ok(answer) => answer,
         Err(e) => {
             fields["upstream"] = "unreachable".into();
-            worker::console_log!("{fields}");
+            log(env, &fields);
             let message = injector.redact(&e.to_string()).into_owned();
             return refuse(502, "upstream_unreachable", None, &message);
         }
     };
     fields["status"] = answer.status_code().into();
-    worker::console_log!("{fields}");
+    log(env, &fields);
     if injector.rules().is_empty() {
         return Ok(answer);
     }
@@ -156,7 +173,9 @@ pub(crate) async fn send(
     let headers = Headers::new();
     for (name, value) in answer.headers().entries() {
         // The runtime has already decoded the body.
-        if name.eq_ignore_ascii_case("content-encoding") || name.eq_ignore_ascii_case("content-length") {
+        if name.eq_ignore_ascii_case("content-encoding")
+            || name.eq_ignore_ascii_case("content-length")
+        {
             continue;
         }
         headers.append(&name, &injector.redact(&value))?;
@@ -187,6 +206,12 @@ async fn injector(env: &Env, context: &EgressContext) -> Result<SecretInjector> 
         })
         .collect();
     Ok(SecretInjector::new(rules))
+}
+
+fn log(env: &Env, fields: &serde_json::Value) {
+    if openma_cloudflare::info_logs(env) {
+        worker::console_log!("{fields}");
+    }
 }
 
 fn refuse(status: u16, kind: &str, policy: Option<&str>, message: &str) -> Result<Response> {

@@ -19,6 +19,8 @@ pub(crate) struct Signals {
     dataset: Option<AnalyticsEngineDataset>,
     /// Tool names by tool-use id, to label results.
     tools: RefCell<HashMap<String, String>>,
+    /// Whether `info` lines are written (`LOG_LEVEL`).
+    info: bool,
 }
 
 impl std::fmt::Debug for Signals {
@@ -34,12 +36,14 @@ impl Signals {
         session_id: String,
         tenant_id: String,
         dataset: Option<AnalyticsEngineDataset>,
+        info: bool,
     ) -> Self {
         Self {
             session_id,
             tenant_id,
             dataset,
             tools: RefCell::new(HashMap::new()),
+            info,
         }
     }
 
@@ -108,6 +112,9 @@ impl Signals {
         line["session_id"] = json!(self.session_id);
         line["tenant_id"] = json!(self.tenant_id);
         if line.get("level").is_none() {
+            if !self.info {
+                return;
+            }
             line["level"] = json!("info");
         }
         worker::console_log!("{line}");

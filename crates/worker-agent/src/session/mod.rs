@@ -224,6 +224,7 @@ impl Inner {
             record.id.clone(),
             record.tenant_id.clone(),
             self.env.analytics_engine("ANALYTICS").ok(),
+            openma_cloudflare::info_logs(&self.env),
         ));
         let ports = Ports {
             model: CodecModelClient::new(
