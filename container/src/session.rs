@@ -68,8 +68,10 @@ pub struct SessionEgress {
 pub struct Session {
     /// The session id.
     pub id: String,
-    /// File-tool confinement; set-up adds mounts.
+    /// File-tool confinement: `base` plus the mounts of the latest set-up.
     workspace: RwLock<Workspace>,
+    /// The fixed mounts (`/workspace` and, locally, outputs and memory).
+    base: Workspace,
     /// Where mounts other than the fixed ones go (`None`: at their own path).
     mount_base: Option<PathBuf>,
     /// At-most-once record of tool calls; outlives teardown, so a call still
@@ -94,13 +96,11 @@ impl Session {
             .clone()
     }
 
-    /// Adds the platform's mounts; says for each whether it was missing.
+    /// Makes the platform's mounts exactly `mounts` (beside the fixed ones);
+    /// says for each whether it was missing.
     fn apply_mounts(&self, mounts: &[MountParams]) -> Result<Vec<MountStatus>, SessionError> {
         let mut statuses = Vec::with_capacity(mounts.len());
-        let mut ws = self
-            .workspace
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ws = self.base.clone();
         for m in mounts {
             validate_mount_path(&m.path)
                 .map_err(|e| SessionError::Invalid(format!("mount `{}` {e}", m.path)))?;
@@ -112,7 +112,7 @@ impl Session {
                 MountKind::Directory => !real_root.is_dir(),
                 MountKind::File => !real_root.is_file(),
             };
-            *ws = ws.with_mount(Mount {
+            ws = ws.with_mount(Mount {
                 virtual_root: PathBuf::from(&m.path),
                 real_root,
                 read_only: m.read_only,
@@ -123,6 +123,10 @@ impl Session {
                 created,
             });
         }
+        *self
+            .workspace
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = ws;
         Ok(statuses)
     }
 
@@ -164,7 +168,12 @@ impl Session {
         // too (the entrypoint has added it to the system bundle).
         if std::path::Path::new(PLATFORM_CA).is_file() {
             env.insert("NODE_EXTRA_CA_CERTS".to_owned(), PLATFORM_CA.to_owned());
-            for name in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CURL_CA_BUNDLE"] {
+            for name in [
+                "SSL_CERT_FILE",
+                "REQUESTS_CA_BUNDLE",
+                "PIP_CERT",
+                "CURL_CA_BUNDLE",
+            ] {
                 env.insert(name.to_owned(), SYSTEM_CA_BUNDLE.to_owned());
             }
         }
@@ -344,9 +353,11 @@ impl Sessions {
                 mount(MEMORY_DIR, session_dir.join("memory"), false),
             ],
         };
+        let base = Workspace::new(mounts, self.config.sandbox_user)?;
         let session = Arc::new(Session {
             id: id.to_owned(),
-            workspace: RwLock::new(Workspace::new(mounts, self.config.sandbox_user)?),
+            workspace: RwLock::new(base.clone()),
+            base,
             mount_base,
             journal: self.journal(id, &session_dir)?,
             proxy_token: crate::random_hex(16)?,

@@ -187,6 +187,39 @@ def main() -> None:
     summary["memory_deleted_type"] = client.beta.memory_stores.memories.delete(
         mem.id, memory_store_id=store.id, expected_content_sha256=mem2.content_sha256
     ).type
+    # ---- session resources -----------------------------------------------
+    env = client.beta.environments.create(
+        name="SDK resources", config={"type": "cloud", "networking": {"type": "unrestricted"}}
+    )
+    agent = client.beta.agents.create(name="SDK resources", model="claude-sonnet-4-5")
+    session = client.beta.sessions.create(
+        agent=agent.id,
+        environment_id=env.id,
+        resources=[
+            {"type": "file", "file_id": text.id},
+            {"type": "memory_store", "memory_store_id": store.id, "access": "read_only"},
+        ],
+    )
+    listed = list(client.beta.sessions.resources.list(session.id, limit=1))  # follows next_page
+    summary["resource_types"] = [r.type for r in listed]
+    summary["memory_mount_path"] = listed[1].mount_path
+    first = client.beta.sessions.resources.retrieve(listed[0].id, session_id=session.id)
+    summary["file_mount_path_is_default"] = first.mount_path == f"/mnt/session/uploads/{text.id}"
+    added = client.beta.sessions.resources.add(
+        session.id, type="file", file_id=text.id, mount_path="/workspace/data/hello.txt"
+    )
+    summary["added_mount_path"] = added.mount_path
+    summary["resource_count_after_add"] = len(list(client.beta.sessions.resources.list(session.id)))
+    summary["resource_deleted_type"] = client.beta.sessions.resources.delete(
+        first.id, session_id=session.id
+    ).type
+    try:
+        client.beta.sessions.resources.retrieve(first.id, session_id=session.id)
+        summary["deleted_resource_status"] = 200
+    except anthropic.NotFoundError as err:
+        summary["deleted_resource_status"] = err.status_code
+    assert [r.id for r in client.beta.sessions.retrieve(session.id).resources] == [listed[1].id, added.id]
+
     assert client.beta.memory_stores.archive(store.id).archived_at is not None
     summary["store_deleted_type"] = client.beta.memory_stores.delete(store.id).type
 

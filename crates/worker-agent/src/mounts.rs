@@ -105,6 +105,11 @@ impl Mounts {
         }
     }
 
+    /// The same session's mounts for its changed `resources`.
+    pub(crate) fn with_resources(&self, record: &SessionRecord) -> Self {
+        Self::new(self.env.clone(), self.sql.clone(), record)
+    }
+
     /// What set-up asks the sandbox to mount.
     pub(crate) fn setup_params(&self) -> Vec<MountParams> {
         self.placements

@@ -2,6 +2,7 @@
 //! to the sandbox server, which runs it at most once per tool-use id.
 
 use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use openma_cloudflare::internal::SessionRecord;
@@ -39,7 +40,7 @@ pub(crate) struct SandboxTools {
     /// call.
     egress: EgressPolicy,
     /// Uploaded files and memory stores, and the outputs directory.
-    mounts: Mounts,
+    mounts: RefCell<Mounts>,
     set_up: Cell<bool>,
 }
 
@@ -56,7 +57,7 @@ impl SandboxTools {
             .filter_map(|server| host_of(&server.url))
             .collect();
         Self {
-            mounts: Mounts::new(env.clone(), sql, record),
+            mounts: RefCell::new(Mounts::new(env.clone(), sql, record)),
             env,
             record: record.clone(),
             session_id: record.id.clone(),
@@ -91,7 +92,7 @@ impl SandboxTools {
                 egress: self.egress.clone(),
                 secrets,
                 env: BTreeMap::new(),
-                mounts: self.mounts.setup_params(),
+                mounts: self.mounts().setup_params(),
             },
         };
         let body = serde_json::to_string(&setup)
@@ -112,12 +113,25 @@ impl SandboxTools {
             .json()
             .await
             .map_err(|e| ToolExecError(format!("sandbox set-up: {e}")))?;
-        self.mounts
+        self.mounts()
             .fill(self, &answer.mounts)
             .await
             .map_err(|e| ToolExecError(format!("placing the session's resources failed: {e}")))?;
         self.set_up.set(true);
         Ok(())
+    }
+
+    /// The session's resources changed: take the new mounts, and set the
+    /// sandbox up again before the next call.
+    pub(crate) fn refresh(&self, record: &SessionRecord) {
+        let fresh = self.mounts.borrow().with_resources(record);
+        *self.mounts.borrow_mut() = fresh;
+        self.set_up.set(false);
+    }
+
+    /// A snapshot of the mounts, safe to hold across awaits.
+    fn mounts(&self) -> Mounts {
+        self.mounts.borrow().clone()
     }
 
     /// Ends the session in its sandbox (stops its processes and container).
@@ -165,7 +179,7 @@ impl ToolExecutor for SandboxTools {
             tool_use_id: call.tool_use_id,
             name: call.name,
             input: serde_json::Value::Object(call.input),
-            watch: self.mounts.watch(),
+            watch: self.mounts().watch(),
         };
         let body = serde_json::to_string(&params).map_err(|e| unavailable(e.to_string()))?;
         let mut resp = self
@@ -189,7 +203,7 @@ impl ToolExecutor for SandboxTools {
         }
         let ToolExecuteResponse { result, watched } =
             serde_json::from_str(&text).map_err(|e| unavailable(e.to_string()))?;
-        self.mounts.after_call(self, &watched).await;
+        self.mounts().after_call(self, &watched).await;
         // The sandbox's content blocks have the wire's shape.
         let content = serde_json::to_value(&result.content)
             .and_then(serde_json::from_value)

@@ -492,3 +492,143 @@ async fn bad_resources_are_refused_with_the_field_named() {
         "{sessions:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resources_added_and_removed_mid_session_reach_the_sandbox() {
+    let mock = MockModel::start().unwrap();
+    let platform = start(&mock);
+    let api = Api::new(&platform);
+    let first = api
+        .upload("one.txt", "text/plain", b"first file")
+        .await
+        .unwrap();
+    let second = api
+        .upload("two.txt", "text/plain", b"second file")
+        .await
+        .unwrap();
+    let env = api
+        .ok(
+            Method::POST,
+            "/v1/environments",
+            Some(json!({"name": "resources-live", "config": {"type": "cloud", "networking": {"type": "unrestricted"}}})),
+        )
+        .await
+        .unwrap();
+    let agent = api
+        .ok(Method::POST, "/v1/agents", Some(agent("resources-live")))
+        .await
+        .unwrap();
+    let session = api
+        .ok(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({
+                "agent": agent["id"],
+                "environment_id": env["id"],
+                "resources": [{"type": "file", "file_id": first["id"], "mount_path": "/workspace/in/one.txt"}],
+            })),
+        )
+        .await
+        .unwrap();
+    let id = session["id"].as_str().unwrap().to_owned();
+    let first_resource = session["resources"][0]["id"].as_str().unwrap().to_owned();
+    let mut stream = api.stream(&id, None, "").await.unwrap();
+
+    // A first turn sets the sandbox up with the first file.
+    mock.push(Reply::tool_use(
+        "t1",
+        "read",
+        json!({"file_path": "/workspace/in/one.txt"}),
+    ));
+    mock.push(Reply::text("read"));
+    api.send_message(&id, "read one").await.unwrap();
+    let frames = stream.until("session.status_idle", WAIT).await.unwrap();
+    assert!(
+        tool_result(&frames, 0)["content"]
+            .to_string()
+            .contains("first file")
+    );
+
+    // Add the second file, remove the first: the next turn sees the change.
+    let added = api
+        .ok(
+            Method::POST,
+            &format!("/v1/sessions/{id}/resources"),
+            Some(json!({"type": "file", "file_id": second["id"], "mount_path": "/workspace/in/two.txt"})),
+        )
+        .await
+        .unwrap();
+    assert!(added["id"].as_str().unwrap().starts_with("sesrsc_"));
+    assert_eq!(added["mount_path"], "/workspace/in/two.txt");
+    let deleted = api
+        .ok(
+            Method::DELETE,
+            &format!("/v1/sessions/{id}/resources/{first_resource}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted,
+        json!({"id": first_resource, "type": "session_resource_deleted"})
+    );
+    let (status, body) = api
+        .call(
+            Method::GET,
+            &format!("/v1/sessions/{id}/resources/{first_resource}"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 404, "{body:#}");
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/sessions/{id}/resources/{}",
+                added["id"].as_str().unwrap()
+            ),
+            Some(json!({"authorization_token": "ghp_x"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "{body:#}");
+
+    mock.push(Reply::tool_use(
+        "t2",
+        "read",
+        json!({"file_path": "/workspace/in/two.txt"}),
+    ));
+    mock.push(Reply::tool_use(
+        "t3",
+        "write",
+        json!({"file_path": "/workspace/in/two.txt", "content": "x"}),
+    ));
+    mock.push(Reply::text("done"));
+    api.send_message(&id, "read two").await.unwrap();
+    let frames = stream.until("session.status_idle", WAIT).await.unwrap();
+    let read = tool_result(&frames, 0);
+    assert_eq!(read["is_error"], false, "{read:#}");
+    assert!(
+        read["content"].to_string().contains("second file"),
+        "{read:#}"
+    );
+    let write = tool_result(&frames, 1);
+    assert_eq!(
+        write["is_error"], true,
+        "an added file is read-only too: {write:#}"
+    );
+
+    // The list pages through what is attached now.
+    let page = api
+        .ok(
+            Method::GET,
+            &format!("/v1/sessions/{id}/resources?limit=1"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page["data"][0]["id"], added["id"]);
+    assert!(page["next_page"].is_null(), "{page:#}");
+}

@@ -47,6 +47,13 @@ fn python_sdk_drives_vaults_files_and_memory() {
     assert_eq!(summary["versions"], json!(["modified", "created"]));
     assert_eq!(summary["memory_deleted_type"], "memory_deleted");
     assert_eq!(summary["store_deleted_type"], "memory_store_deleted");
+    assert_eq!(summary["resource_types"], json!(["file", "memory_store"]));
+    assert_eq!(summary["memory_mount_path"], "/mnt/memory/sdk-memory");
+    assert_eq!(summary["file_mount_path_is_default"], true);
+    assert_eq!(summary["added_mount_path"], "/workspace/data/hello.txt");
+    assert_eq!(summary["resource_count_after_add"], 3);
+    assert_eq!(summary["resource_deleted_type"], "session_resource_deleted");
+    assert_eq!(summary["deleted_resource_status"], 404);
     assert_eq!(summary["secret_seen"], false);
     let logs: String = platform
         .output()

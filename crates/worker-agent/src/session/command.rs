@@ -23,6 +23,10 @@ pub(crate) enum Command {
     ListEvents,
     /// `GET /stream`: live SSE.
     Stream,
+    /// `POST /resources`: attach a resource (already checked by main).
+    AddResource,
+    /// `DELETE /resources/{id}`: detach one.
+    DeleteResource(String),
 }
 
 impl Command {
@@ -44,6 +48,14 @@ impl Command {
             (Method::Post, "/events") => Self::SendEvents,
             (Method::Get, "/events") => Self::ListEvents,
             (Method::Get, "/stream") => Self::Stream,
+            (Method::Post, "/resources") => Self::AddResource,
+            (Method::Delete, other) if other.starts_with("/resources/") => {
+                let id = &other["/resources/".len()..];
+                if id.is_empty() || id.contains('/') {
+                    return None;
+                }
+                Self::DeleteResource(id.to_owned())
+            }
             _ => return None,
         };
         Some(command)
@@ -74,5 +86,13 @@ mod tests {
             None
         );
         assert_eq!(Command::parse(&Method::Get, "/sessions/sesn_1/nope"), None);
+        assert_eq!(
+            Command::parse(&Method::Delete, "/sessions/sesn_1/resources/sesrsc_1"),
+            Some(Command::DeleteResource("sesrsc_1".to_owned()))
+        );
+        assert_eq!(
+            Command::parse(&Method::Delete, "/sessions/sesn_1/resources/a/b"),
+            None
+        );
     }
 }

@@ -219,6 +219,55 @@ pub(crate) async fn update(
     session_response(inner, &record).await
 }
 
+/// `POST /resources`: attaches a resource main has checked and put in its
+/// stored form; answers it. The sandbox is set up again before the next
+/// tool call, which places it.
+pub(crate) async fn add_resource(
+    inner: &Inner,
+    mut record: SessionRecord,
+    mut req: Request,
+) -> Result<Response> {
+    if record.archived_at.is_some() {
+        return error(
+            ApiErrorType::InvalidRequestError,
+            "the session is archived and read-only",
+        );
+    }
+    let resource: Value = req.json().await?;
+    record.resources.push(resource.clone());
+    record.updated_at = RuntimeClock.now();
+    inner.save_record(&record)?;
+    inner.resources_changed(&record);
+    openma_cloudflare::json(200, &resource)
+}
+
+/// `DELETE /resources/{id}`: detaches a resource; from the next tool call the
+/// sandbox no longer offers it.
+pub(crate) async fn delete_resource(
+    inner: &Inner,
+    mut record: SessionRecord,
+    id: &str,
+) -> Result<Response> {
+    if record.archived_at.is_some() {
+        return error(
+            ApiErrorType::InvalidRequestError,
+            "the session is archived and read-only",
+        );
+    }
+    let before = record.resources.len();
+    record.resources.retain(|r| r["id"].as_str() != Some(id));
+    if record.resources.len() == before {
+        return error(
+            ApiErrorType::NotFoundError,
+            format!("session_resource {id} not found"),
+        );
+    }
+    record.updated_at = RuntimeClock.now();
+    inner.save_record(&record)?;
+    inner.resources_changed(&record);
+    openma_cloudflare::json(200, &json!({"id": id, "type": "session_resource_deleted"}))
+}
+
 /// `POST /archive`: read-only from now on.
 pub(crate) async fn archive(inner: &Inner, mut record: SessionRecord) -> Result<Response> {
     if record.archived_at.is_none() {

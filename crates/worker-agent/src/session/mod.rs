@@ -141,6 +141,10 @@ impl worker::DurableObject for SessionDO {
             Command::Get => handlers::get(&self.inner, &record).await,
             Command::Update => handlers::update(&self.inner, record, req).await,
             Command::Archive => handlers::archive(&self.inner, record).await,
+            Command::AddResource => handlers::add_resource(&self.inner, record, req).await,
+            Command::DeleteResource(id) => {
+                handlers::delete_resource(&self.inner, record, &id).await
+            }
             Command::Delete => handlers::delete(&self.inner, &record).await,
             Command::SendEvents => handlers::send_events(&self.inner, &record, req).await,
             Command::ListEvents => handlers::list_events(&self.inner, &req).await,
@@ -277,6 +281,19 @@ impl Inner {
             .or_else(|_| self.env.secret(name).map(|s| s.to_string()))
             .ok()?;
         value.trim().parse().ok()
+    }
+
+    /// The session's resources changed: an idle session opens its harness
+    /// afresh (new mounts and system prompt); a running one keeps its
+    /// harness and sets its sandbox up again before the next tool call.
+    pub(crate) fn resources_changed(&self, record: &SessionRecord) {
+        if self.driving.get() {
+            if let Some(harness) = self.harness.borrow().as_ref() {
+                harness.ports().tools.refresh(record);
+            }
+        } else {
+            self.harness.borrow_mut().take();
+        }
     }
 
     /// Forgets everything in memory (the session was deleted).

@@ -45,6 +45,11 @@ pub(crate) enum SessionRoute {
     ListEvents(String),
     SendEvents(String),
     Stream(String),
+    ListResources(String),
+    AddResource(String),
+    GetResource(String, String),
+    UpdateResource(String, String),
+    DeleteResource(String, String),
 }
 
 impl SessionRoute {
@@ -61,6 +66,11 @@ impl SessionRoute {
             (Method::Get, [s, "events"]) => Self::ListEvents(id(s)),
             (Method::Post, [s, "events"]) => Self::SendEvents(id(s)),
             (Method::Get, [s, "events", "stream"]) => Self::Stream(id(s)),
+            (Method::Get, [s, "resources"]) => Self::ListResources(id(s)),
+            (Method::Post, [s, "resources"]) => Self::AddResource(id(s)),
+            (Method::Get, [s, "resources", r]) => Self::GetResource(id(s), id(r)),
+            (Method::Post, [s, "resources", r]) => Self::UpdateResource(id(s), id(r)),
+            (Method::Delete, [s, "resources", r]) => Self::DeleteResource(id(s), id(r)),
             _ => return None,
         })
     }
@@ -104,7 +114,49 @@ pub(crate) async fn serve(
             forward(env, caller, &id, req, Method::Post, "events").await
         }
         SessionRoute::Stream(id) => forward(env, caller, &id, req, Method::Get, "stream").await,
+        SessionRoute::ListResources(id) => {
+            let page = super::resources::list(env, caller, &id, &Query::of(&req)).await?;
+            Ok(openma_cloudflare::json(200, &page)?)
+        }
+        SessionRoute::GetResource(id, resource_id) => {
+            let resource = super::resources::get(env, caller, &id, &resource_id).await?;
+            Ok(openma_cloudflare::json(200, &resource)?)
+        }
+        SessionRoute::AddResource(id) => {
+            let mut req = req;
+            let body = crate::request::json_body(&mut req).await?;
+            super::resources::add(env, caller, &id, &body).await
+        }
+        SessionRoute::UpdateResource(id, resource_id) => {
+            super::resources::update(env, caller, &id, &resource_id).await
+        }
+        SessionRoute::DeleteResource(id, resource_id) => {
+            super::resources::delete(env, caller, &id, &resource_id).await
+        }
     }
+}
+
+/// The session object, as its SessionDO answers `GET`.
+pub(crate) async fn session_object(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {
+    if !openma_core::wire::ids::has_prefix(id, openma_core::wire::ids::SESSION_PREFIX) {
+        return Err(ApiError::not_found("session", id));
+    }
+    let resp = agent_request(env, caller, id, Method::Get, "session", None, None, None).await?;
+    let mut resp = relay(resp).await?;
+    resp.json().await.map_err(ApiError::internal)
+}
+
+/// Sends `body` to the session's `command` and relays the answer.
+pub(crate) async fn session_command(
+    env: &Env,
+    caller: &Caller,
+    id: &str,
+    method: Method,
+    command: &str,
+    body: Option<Vec<u8>>,
+) -> ApiResult<Response> {
+    let resp = agent_request(env, caller, id, method, command, None, body, None).await?;
+    relay(resp).await
 }
 
 fn field_error(path: &str, message: &str) -> ApiError {
@@ -254,7 +306,15 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
         return Err(err);
     }
     let now = now();
-    let resources = super::resources::normalize(env, caller, &resources, now).await?;
+    let resources = super::resources::normalize(
+        env,
+        caller,
+        &resources,
+        &[],
+        &|i| format!("resources[{i}]"),
+        now,
+    )
+    .await?;
     let id = openma_cloudflare::ids::mint_id("sesn_", now.0.unsigned_abs())
         .map_err(ApiError::internal)?;
     let record = SessionRecord {
