@@ -7,9 +7,9 @@
 mod health;
 pub mod ids;
 pub mod internal;
-pub mod store;
 mod query;
 mod response;
+pub mod store;
 
 pub use health::Check;
 pub use health::HealthReport;

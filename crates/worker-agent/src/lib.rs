@@ -60,7 +60,11 @@ async fn health(env: &Env) -> Result<Response> {
     let (config, d1, kv, blobs, session_do, sandbox) = futures_util::join!(
         openma_cloudflare::probe_config(
             env,
-            &["PLATFORM_ROOT_SECRET", "ANTHROPIC_BASE_URL", "SANDBOX_TOKEN"]
+            &[
+                "PLATFORM_ROOT_SECRET",
+                "ANTHROPIC_BASE_URL",
+                "SANDBOX_TOKEN"
+            ]
         ),
         openma_cloudflare::probe_d1(env, "DB"),
         openma_cloudflare::probe_kv(env, "CONFIG"),

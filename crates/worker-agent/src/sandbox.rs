@@ -65,7 +65,9 @@ impl Command {
             (Method::Put, ["session", id]) => Some(Self::Setup((*id).to_owned())),
             (Method::Post, ["execute"]) => Some(Self::Execute),
             (Method::Delete, ["session", id]) => Some(Self::Teardown((*id).to_owned())),
-            (_, ["session", id, rest @ ..]) if matches!(rest, ["files"] | ["files", "content"] | ["tree"]) => {
+            (_, ["session", id, rest @ ..])
+                if matches!(rest, ["files"] | ["files", "content"] | ["tree"]) =>
+            {
                 Some(Self::Files((*id).to_owned(), rest.join("/")))
             }
             _ => None,
@@ -100,7 +102,10 @@ impl worker::DurableObject for Sandbox {
             Command::Health => self.health().await,
             Command::Egress => {
                 let Some(target) = req.headers().get(crate::egress::TARGET_HEADER)? else {
-                    return error(400, "an egress request names its target in x-oma-egress-url");
+                    return error(
+                        400,
+                        "an egress request names its target in x-oma-egress-url",
+                    );
                 };
                 self.egress(req, &target).await
             }
@@ -195,7 +200,12 @@ impl Sandbox {
     /// One of the sandbox's outgoing requests, by the session's policy and
     /// with its credentials.
     async fn egress(&self, req: Request, target: &str) -> Result<Response> {
-        let Some(context) = self.state.storage().get::<EgressContext>(EGRESS_KEY).await? else {
+        let Some(context) = self
+            .state
+            .storage()
+            .get::<EgressContext>(EGRESS_KEY)
+            .await?
+        else {
             return error(409, "this sandbox has not been set up");
         };
         crate::egress::send(&self.env, &context, req, target).await

@@ -23,7 +23,10 @@ pub(crate) async fn forward(req: Request, env: &Env, session_id: &str) -> Result
         .secret("SANDBOX_TOKEN")
         .map(|s| s.to_string())
         .unwrap_or_default();
-    let presented = req.headers().get("x-oma-sandbox-token")?.unwrap_or_default();
+    let presented = req
+        .headers()
+        .get("x-oma-sandbox-token")?
+        .unwrap_or_default();
     let authorised =
         !token.is_empty() && openma_cloudflare::ids::constant_time_eq(&presented, &token);
     if !authorised || validate_id("session_id", session_id).is_err() {
