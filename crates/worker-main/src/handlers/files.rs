@@ -185,13 +185,34 @@ async fn upload(mut req: Request, env: &Env, caller: &Caller) -> ApiResult<Value
     Ok(row.to_json())
 }
 
-/// The part's content type, else one guessed from the extension.
+/// The part's content type, else one guessed from the extension. A
+/// declared type that is not a media type (`type/subtype`, optionally with
+/// parameters) is ignored: it is served back as the download's
+/// `Content-Type`, where a client could not read it.
 fn mime_type(declared: &str, name: &str) -> String {
     let declared = declared.trim();
-    if !declared.is_empty() {
+    if is_media_type(declared) {
         return declared.to_owned();
     }
     store::files::mime_for(name).to_owned()
+}
+
+/// `type/subtype` of RFC 9110 tokens, then any parameters in visible ASCII.
+fn is_media_type(value: &str) -> bool {
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    let (essence, parameters) = value.split_once(';').unwrap_or((value, ""));
+    let Some((kind, subtype)) = essence.trim_end().split_once('/') else {
+        return false;
+    };
+    token(kind)
+        && token(subtype)
+        && parameters
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) || b == b'\t')
 }
 
 /// Only the final path component is kept; an empty name becomes `unnamed`
@@ -374,6 +395,15 @@ mod tests {
     #[test]
     fn the_declared_type_wins_and_the_extension_is_the_fallback() {
         assert_eq!(mime_type("text/csv", "a.bin"), "text/csv");
+        assert_eq!(
+            mime_type("text/plain; charset=utf-8", "a.bin"),
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(mime_type("not a mime", "notes.md"), "text/markdown");
+        assert_eq!(mime_type("text/", "blob"), "application/octet-stream");
+        assert_eq!(mime_type("/plain", "a.txt"), "text/plain");
+        assert_eq!(mime_type("té/xt", "a.txt"), "text/plain");
+        assert_eq!(mime_type("text/plain\u{7f}", "a.txt"), "text/plain");
         assert_eq!(mime_type("", "photo.JPG"), "image/jpeg");
         assert_eq!(mime_type(" ", "notes.md"), "text/markdown");
         assert_eq!(mime_type("", "blob"), "application/octet-stream");

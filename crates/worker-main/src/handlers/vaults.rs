@@ -367,6 +367,7 @@ async fn create_credential(
     let vault = current(env, caller, vault_id).await?;
     let now = now();
     let params = vaults::parse_credential_create(body, now).map_err(rejected)?;
+    check_urls(&params.auth)?;
     if vault.archived_at.is_some() {
         return Err(rejected(VaultError::Archived("vault")));
     }
@@ -390,6 +391,47 @@ async fn create_credential(
     .await
     .map_err(|e| write_error(e, &credential.auth))?;
     to_value(&credential)
+}
+
+/// The URLs of a new credential, parsed as a client will parse them: the
+/// core's check admits anything that starts with `http(s)://` and has no
+/// whitespace, which lets through hosts no request can reach (`http://[`,
+/// `http://a]b`) and user info, which would put a secret in a field every
+/// read returns.
+fn check_urls(auth: &CredentialAuth) -> ApiResult<()> {
+    match auth {
+        CredentialAuth::McpOauth {
+            mcp_server_url,
+            refresh,
+            ..
+        } => {
+            check_url(mcp_server_url, "auth.mcp_server_url")?;
+            if let Some(refresh) = refresh {
+                check_url(&refresh.token_endpoint, "auth.refresh.token_endpoint")?;
+            }
+            Ok(())
+        }
+        CredentialAuth::StaticBearer { mcp_server_url } => {
+            check_url(mcp_server_url, "auth.mcp_server_url")
+        }
+        CredentialAuth::EnvironmentVariable { .. } => Ok(()),
+    }
+}
+
+fn check_url(value: &str, field: &str) -> ApiResult<()> {
+    let parsed = worker::Url::parse(value)
+        .map_err(|_| ApiError::invalid(format!("{field}: expected an http(s) URL")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(ApiError::invalid(format!(
+            "{field}: expected an http(s) URL with a host"
+        )));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ApiError::invalid(format!(
+            "{field}: must not carry a user name or password (put secrets in the credential's write-only fields)"
+        )));
+    }
+    Ok(())
 }
 
 async fn list_credentials(
@@ -600,6 +642,32 @@ mod tests {
     use crate::handlers::memory::MemoryRoute;
     use crate::route::Route;
     use worker::Method;
+
+    #[test]
+    fn credential_urls_must_be_reachable_http_urls_without_user_info() {
+        use super::check_url;
+        for ok in [
+            "https://mcp.example.com/mcp",
+            "http://0",
+            "http://[::1]:8080/x?y#z",
+            "https://exämple.com/",
+        ] {
+            assert!(check_url(ok, "f").is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://[",
+            "http://a]b",
+            "http://[1.2.3.4]/",
+            "http://a[b/",
+            "https://user:pw@mcp.example.com/",
+            "http://[@host/",
+            "http://host:99999/",
+            "ftp://host/",
+        ] {
+            let err = check_url(bad, "auth.mcp_server_url").unwrap_err();
+            assert!(err.message.starts_with("auth.mcp_server_url: "), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_vault_file_memory_and_operator_routes() {
