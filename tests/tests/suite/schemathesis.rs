@@ -60,7 +60,8 @@ async fn the_openapi_document_is_served_without_a_key() {
                 .replace("{file_id}", "file_x")
                 .replace("{memory_store_id}", "memstore_x")
                 .replace("{memory_id}", "mem_x")
-                .replace("{memory_version_id}", "memver_x");
+                .replace("{memory_version_id}", "memver_x")
+                .replace("{resource_id}", "sesrsc_x");
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (method == reqwest::Method::POST).then(|| json!({}));
             let (status, body) = api.call(method.clone(), &concrete, body).await.unwrap();

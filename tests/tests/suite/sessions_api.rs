@@ -86,6 +86,22 @@ async fn another_tenant_gets_404_on_every_session_route() {
             format!("/v1/sessions/{sid}/events/stream"),
             None,
         ),
+        (Method::GET, format!("/v1/sessions/{sid}/resources"), None),
+        (
+            Method::POST,
+            format!("/v1/sessions/{sid}/resources"),
+            Some(json!({"type": "file", "file_id": "file_x"})),
+        ),
+        (
+            Method::GET,
+            format!("/v1/sessions/{sid}/resources/sesrsc_x"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/sessions/{sid}/resources/sesrsc_x"),
+            None,
+        ),
     ];
     for (method, path, body) in &routes {
         let resp = other.call(method.clone(), path, body.clone()).await;
