@@ -206,6 +206,43 @@ pub fn normalize_host(raw: &str) -> Option<String> {
     valid.then_some(host)
 }
 
+/// An MCP server URL as credentials are matched on it (api-reference §6.3):
+/// scheme and host lower-cased, the scheme's default port and a trailing
+/// slash removed, no query or fragment. `None` when it is not an http(s) URL.
+pub fn normalize_mcp_url(url: &str) -> Option<String> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return None,
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.contains('@') || authority.is_empty() {
+        return None;
+    }
+    let authority = authority.to_ascii_lowercase();
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    Some(format!(
+        "{scheme}://{authority}{}",
+        path.trim_end_matches('/')
+    ))
+}
+
+/// Whether the request URL `target` is at or under the MCP server URL
+/// `server` (both as [`normalize_mcp_url`] gives them).
+pub fn under_mcp_url(server: &str, target: &str) -> bool {
+    target == server
+        || target
+            .strip_prefix(server)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// Whether `host` matches `pattern`: exact (case-insensitive), or
 /// `*.example.com`, which matches any subdomain but not `example.com` itself.
 pub fn host_matches(pattern: &str, host: &str) -> bool {

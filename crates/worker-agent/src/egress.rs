@@ -8,17 +8,23 @@
 //! which passes it on). Here the request is checked against the session's
 //! egress policy, the session's `environment_variable` credentials are read
 //! from D1 and decrypted for this request only, placeholders are replaced for
-//! the credentials' allowed hosts and locations, and the request is sent
-//! upstream. Secret values are masked in the answer. Nothing decrypted
+//! the credentials' allowed hosts and locations, a request to one of the
+//! session's MCP servers that carries no `authorization` gets the matching
+//! `static_bearer` / `mcp_oauth` token, and the request is sent upstream. Secret values are masked in the answer. Nothing decrypted
 //! outlives the request.
 
 use std::collections::BTreeMap;
 
+use openma_core::egress::CredentialNetworking;
 use openma_core::egress::EgressDecision;
 use openma_core::egress::EgressPolicy;
+use openma_core::egress::InjectionLocation;
 use openma_core::egress::SecretInjector;
 use openma_core::egress::SecretRule;
+use openma_core::egress::SecretValue;
 use openma_core::egress::normalize_host;
+use openma_core::egress::normalize_mcp_url;
+use openma_core::egress::under_mcp_url;
 use openma_core::sandbox::SessionSetupParams;
 use serde::Deserialize;
 use serde::Serialize;
@@ -125,9 +131,18 @@ pub(crate) async fn send(
             &denial.to_string(),
         );
     }
-    let injector = injector(env, context).await?;
+    let opened = Opened::load(env, context).await?;
+    let injector = &opened.injector;
     let headers = Headers::new();
     let mut injected = false;
+    // The session's MCP credential, for a request to its server that does
+    // not authenticate itself.
+    if let Some(token) = opened.bearer_for(target)
+        && !req.headers().has("authorization")?
+    {
+        headers.set("authorization", &format!("Bearer {}", token.expose()))?;
+        injected = true;
+    }
     for (name, value) in req.headers().entries() {
         if DROPPED.iter().any(|d| name.eq_ignore_ascii_case(d)) {
             continue;
@@ -185,27 +200,72 @@ pub(crate) async fn send(
         .with_headers(headers))
 }
 
-/// The session's substitution rules, with values opened for this request.
-async fn injector(env: &Env, context: &EgressContext) -> Result<SecretInjector> {
-    if context.placeholders.is_empty() {
-        return Ok(SecretInjector::default());
-    }
-    let credentials =
-        crate::secrets::credentials(env, &context.tenant_id, &context.vault_ids, true)
-            .await
-            .map_err(worker::Error::RustError)?;
-    let rules = credentials
-        .into_iter()
-        .filter_map(|c| {
-            Some(SecretRule {
-                placeholder: context.placeholders.get(&c.name)?.clone(),
-                value: c.value?,
-                networking: c.networking,
-                injection: c.injection_location,
+/// What the egress path adds to one request, opened for it alone: the
+/// placeholder substitutions of the session's `environment_variable`
+/// credentials, and the bearer tokens of its MCP credentials.
+struct Opened {
+    injector: SecretInjector,
+    bearers: Vec<(String, SecretValue)>,
+}
+
+impl Opened {
+    async fn load(env: &Env, context: &EgressContext) -> Result<Self> {
+        if context.vault_ids.is_empty() {
+            return Ok(Self {
+                injector: SecretInjector::default(),
+                bearers: Vec::new(),
+            });
+        }
+        let credentials =
+            crate::secrets::credentials(env, &context.tenant_id, &context.vault_ids, true)
+                .await
+                .map_err(worker::Error::RustError)?;
+        let mut rules: Vec<SecretRule> = credentials
+            .variables
+            .into_iter()
+            .filter_map(|c| {
+                Some(SecretRule {
+                    placeholder: context.placeholders.get(&c.name)?.clone(),
+                    value: c.value?,
+                    networking: c.networking,
+                    injection: c.injection_location,
+                })
             })
+            .collect();
+        // Bearer tokens are masked in answers too; their rule's placeholder
+        // is never shown to anyone, so it substitutes nothing.
+        for (_, token) in &credentials.bearers {
+            rules.push(SecretRule {
+                placeholder: format!("oma_unshown_{}", random_hex()?),
+                value: token.clone(),
+                networking: CredentialNetworking::default(),
+                injection: InjectionLocation {
+                    header: false,
+                    body: false,
+                },
+            });
+        }
+        Ok(Self {
+            injector: SecretInjector::new(rules),
+            bearers: credentials.bearers,
         })
-        .collect();
-    Ok(SecretInjector::new(rules))
+    }
+
+    /// The bearer token for a request to `target`, if it goes to one of the
+    /// session's MCP servers.
+    fn bearer_for(&self, target: &str) -> Option<&SecretValue> {
+        let target = normalize_mcp_url(target)?;
+        self.bearers
+            .iter()
+            .find(|(server, _)| under_mcp_url(server, &target))
+            .map(|(_, token)| token)
+    }
+}
+
+fn random_hex() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    openma_cloudflare::ids::random_bytes(&mut bytes).map_err(worker::Error::RustError)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn log(env: &Env, fields: &serde_json::Value) {

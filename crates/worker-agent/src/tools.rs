@@ -84,7 +84,8 @@ impl SandboxTools {
             false,
         )
         .await
-        .map_err(|e| ToolExecError(format!("vault credentials unavailable: {e}")))?;
+        .map_err(|e| ToolExecError(format!("vault credentials unavailable: {e}")))?
+        .variables;
         let setup = SandboxSetup {
             tenant_id: self.record.tenant_id.clone(),
             vault_ids: self.record.vault_ids.clone(),

@@ -18,6 +18,7 @@ use super::sessions::agent;
 use super::sessions::start;
 
 const SECRET: &str = "s3cr3t-value-7a1f9c2e";
+const MCP_TOKEN: &str = "mcp-bearer-token-93b1d0";
 
 /// A loopback HTTP server that records every request it receives.
 async fn upstream() -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -110,7 +111,8 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
          found=0; while IFS= read -r -d '' kv; do \
            if [ \"$(printf '%s' \"${{kv#*=}}\" | sha256sum | cut -d' ' -f1)\" = {digest} ]; then found=$((found+1)); fi; \
          done < /proc/self/environ; echo \"secret_in_environ=$found\"; \
-         env | while IFS= read -r line; do printf '%s' \"${{line#*=}}\" | sha256sum; done | grep -c {digest}; true"
+         env | while IFS= read -r line; do printf '%s' \"${{line#*=}}\" | sha256sum; done | grep -c {digest}; \
+         curl -s -o /dev/null -w 'mcp=%{{http_code}}' http://127.0.0.1:{port}/mcp/tools; true"
     );
     let mock = MockModel::start().unwrap();
     mock.push(Reply::tool_use(
@@ -153,6 +155,21 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
         .await
         .unwrap();
     assert!(!credential.to_string().contains(SECRET));
+    // An MCP server's bearer token, attached by the egress path to requests
+    // for that server which carry no authorization of their own.
+    let bearer = api
+        .ok(
+            reqwest::Method::POST,
+            &format!("/v1/vaults/{vault_id}/credentials"),
+            Some(json!({"auth": {
+                "type": "static_bearer",
+                "mcp_server_url": format!("http://127.0.0.1:{port}/mcp"),
+                "token": MCP_TOKEN,
+            }})),
+        )
+        .await
+        .unwrap();
+    assert!(!bearer.to_string().contains(MCP_TOKEN));
 
     // Allowed: the upstream gets the real secret; the sandbox sees a placeholder.
     let id = session_with(&api, json!({"type": "unrestricted"}), &vault_id).await;
@@ -171,13 +188,22 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
     );
     assert!(result.contains("secret_in_environ=0"), "{result}");
     assert!(!result.contains(SECRET), "{result}");
+    assert!(result.contains("mcp=200"), "{result}");
     let requests = seen.lock().unwrap().clone();
-    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_eq!(requests.len(), 2, "{requests:#?}");
     assert!(
         requests[0].contains(&format!("Bearer {SECRET}")),
         "the allowed host got the secret: {}",
         requests[0]
     );
+    assert!(!requests[0].contains(MCP_TOKEN), "{}", requests[0]);
+    assert!(
+        requests[1].starts_with("GET /mcp/tools ")
+            && requests[1].contains(&format!("Bearer {MCP_TOKEN}")),
+        "the MCP server got its token: {}",
+        requests[1]
+    );
+    assert!(!result.contains(MCP_TOKEN), "{result}");
 
     // Disallowed: an environment that does not allow the host.
     let blocked = session_with(
@@ -203,14 +229,15 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
     );
     assert_eq!(
         seen.lock().unwrap().len(),
-        1,
+        2,
         "the blocked request never left"
     );
 
     // The secret is in no response, no event, no log line.
     for session in [&id, &blocked] {
         let events = api.events(session).await.unwrap();
-        assert!(!serde_json::to_string(&events).unwrap().contains(SECRET));
+        let events = serde_json::to_string(&events).unwrap();
+        assert!(!events.contains(SECRET) && !events.contains(MCP_TOKEN));
         let got = api
             .ok(
                 reqwest::Method::GET,
@@ -219,7 +246,7 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
             )
             .await
             .unwrap();
-        assert!(!got.to_string().contains(SECRET));
+        assert!(!got.to_string().contains(SECRET) && !got.to_string().contains(MCP_TOKEN));
     }
     let logs: String = platform
         .output()
@@ -228,6 +255,10 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(!logs.contains(SECRET), "the secret leaked into the logs");
+    assert!(
+        !logs.contains(MCP_TOKEN),
+        "the MCP token leaked into the logs"
+    );
     // The platform put the secret in, on its side: the agent's egress log
     // records the substitution ...
     assert!(
@@ -239,7 +270,7 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
     // only, never its value, and handed the request over rather than sending it.
     let sandbox_log =
         std::fs::read_to_string(platform.state_dir().join("logs/sandbox.log")).unwrap();
-    assert!(!sandbox_log.contains(SECRET));
+    assert!(!sandbox_log.contains(SECRET) && !sandbox_log.contains(MCP_TOKEN));
     let setups: Vec<&str> = sandbox_log
         .lines()
         .filter(|l| l.contains("\"event\":\"session_setup\""))

@@ -181,3 +181,27 @@ fn very_short_secrets_are_not_redacted_so_output_stays_readable() {
     // Substitution still works for them.
     assert_eq!(inj.header_value("h", "oma_ph_0123456789abcdef"), "ab");
 }
+
+#[test]
+fn mcp_urls_are_matched_normalised_and_by_path_prefix() {
+    assert_eq!(
+        normalize_mcp_url("HTTPS://MCP.Example.com:443/Mcp/").as_deref(),
+        Some("https://mcp.example.com/Mcp")
+    );
+    assert_eq!(
+        normalize_mcp_url("http://127.0.0.1:8080/mcp?x=1").as_deref(),
+        Some("http://127.0.0.1:8080/mcp")
+    );
+    assert_eq!(
+        normalize_mcp_url("http://a:80").as_deref(),
+        Some("http://a")
+    );
+    assert_eq!(normalize_mcp_url("ftp://a/"), None);
+    assert_eq!(normalize_mcp_url("https://u:p@a/"), None);
+    let server = "https://mcp.example.com/mcp";
+    assert!(under_mcp_url(server, "https://mcp.example.com/mcp"));
+    assert!(under_mcp_url(server, "https://mcp.example.com/mcp/tools"));
+    assert!(!under_mcp_url(server, "https://mcp.example.com/mcpx"));
+    assert!(!under_mcp_url(server, "https://mcp.example.com.evil/mcp"));
+    assert!(!under_mcp_url(server, "http://mcp.example.com/mcp"));
+}
