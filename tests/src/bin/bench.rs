@@ -309,10 +309,19 @@ fn wasm_sizes(root: &std::path::Path) -> Result<BTreeMap<String, (u64, u64)>> {
 async fn main() -> Result<()> {
     let mock = MockModel::start()?;
     mock.respond_with(responder);
+    // The workers' info lines each cross wrangler's inspector to its node
+    // process, a cost of local development only (on Cloudflare they go to
+    // Workers Logs outside the request), so the platform runs with warnings
+    // and errors only unless `OMA_LOG_LEVEL` says otherwise.
+    let log_level = std::env::var("OMA_LOG_LEVEL")
+        .ok()
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "warn".to_owned());
     let platform = Platform::builder()
         .env("ANTHROPIC_BASE_URL", &mock.base_url())
+        .env("OMA_LOG_LEVEL", &log_level)
         .start()?;
-    let outcome = run(&mock, &platform).await;
+    let outcome = run(&mock, &platform, &log_level).await;
     if outcome.is_err() {
         let output = platform.output();
         let tail: Vec<&str> = output.lines().rev().take(60).collect();
@@ -324,7 +333,7 @@ async fn main() -> Result<()> {
     outcome
 }
 
-async fn run(mock: &MockModel, platform: &Platform) -> Result<()> {
+async fn run(mock: &MockModel, platform: &Platform, log_level: &str) -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let api = Api::new(platform);
     eprintln!("bench: platform ready at {}", platform.base_url());
@@ -382,9 +391,12 @@ async fn run(mock: &MockModel, platform: &Platform) -> Result<()> {
         "text_turn_breakdown_ms": steps.iter().cloned().collect::<BTreeMap<_, _>>(),
         "tool_turn_breakdown_ms": tool_steps.iter().cloned().collect::<BTreeMap<_, _>>(),
         "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "log_level": log_level,
     });
 
-    let mut table = String::from("| measure | p50 | p99 | × floor (p50) |\n|---|---|---|---|\n");
+    let mut table = format!(
+        "Workers' log level: {log_level}.\n\n| measure | p50 | p99 | × floor (p50) |\n|---|---|---|---|\n"
+    );
     let row = |table: &mut String, name: &str, s: &Samples| {
         table.push_str(&format!(
             "| {name} | {:.2} ms | {:.2} ms | {:.1} |\n",
