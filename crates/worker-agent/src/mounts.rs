@@ -350,7 +350,25 @@ impl Mounts {
                 );
                 continue;
             };
-            self.write_memory(store_id, path, content).await?;
+            // A change that raced another writer is tried once more on what
+            // the store holds now; one the store cannot take (its path is
+            // another memory's ancestor or descendant) is reported and not
+            // retried on every later call.
+            let written = match self.write_memory(store_id, path, content.clone()).await {
+                Err(WriteFailure::Stale) => self.write_memory(store_id, path, content).await,
+                other => other,
+            };
+            match written {
+                Ok(()) => {}
+                Err(WriteFailure::PathTaken) => self.warn(
+                    "memory_not_written",
+                    json!({"path": file.path, "reason": "another memory's path contains it or is inside it"}),
+                ),
+                Err(WriteFailure::Stale) => {
+                    return Err(format!("{}: changed by another writer twice", file.path));
+                }
+                Err(WriteFailure::Other(e)) => return Err(e),
+            }
             self.remember(root, file, None)?;
         }
         Ok(())
@@ -361,34 +379,39 @@ impl Mounts {
         store_id: &str,
         path: &str,
         content: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), WriteFailure> {
         let sha = openma_core::control::memory::content_sha256(&content);
         let existing = memory::get_memory_by_path(&self.env, &self.tenant_id, store_id, path)
             .await
-            .map_err(text)?;
-        match existing {
-            Some(row) if row.content_sha256 == sha => Ok(()),
+            .map_err(|e| WriteFailure::Other(e.to_string()))?;
+        let written = match existing {
+            Some(row) if row.content_sha256 == sha => return Ok(()),
             Some(row) => {
-                let version = self.version(&row.id, "modified", path, Some(content))?;
-                write_result(
-                    memory::update_memory(
-                        &self.env,
-                        &self.tenant_id,
-                        store_id,
-                        &row.memory_version_id,
-                        &version,
-                    )
-                    .await,
+                let version = self
+                    .version(&row.id, "modified", path, Some(content))
+                    .map_err(WriteFailure::Other)?;
+                memory::update_memory(
+                    &self.env,
+                    &self.tenant_id,
+                    store_id,
+                    &row.memory_version_id,
+                    &version,
                 )
+                .await
             }
             None => {
-                let memory_id = new_id("mem_")?;
-                let version = self.version(&memory_id, "created", path, Some(content))?;
-                write_result(
-                    memory::create_memory(&self.env, &self.tenant_id, store_id, &version).await,
-                )
+                let memory_id = new_id("mem_").map_err(WriteFailure::Other)?;
+                let version = self
+                    .version(&memory_id, "created", path, Some(content))
+                    .map_err(WriteFailure::Other)?;
+                memory::create_memory(&self.env, &self.tenant_id, store_id, &version).await
             }
-        }
+        };
+        written.map_err(|e| match e {
+            memory::WriteError::PathTaken => WriteFailure::PathTaken,
+            memory::WriteError::Stale => WriteFailure::Stale,
+            memory::WriteError::Store(e) => WriteFailure::Other(e.to_string()),
+        })
     }
 
     /// Turns new or changed outputs into files scoped to the session (a
@@ -605,6 +628,17 @@ impl Mounts {
             json!({"level": "warn", "event": event, "session_id": self.session_id, "detail": detail})
         );
     }
+}
+
+/// Why a memory was not written.
+#[derive(Debug)]
+enum WriteFailure {
+    /// Another memory's path contains this one or lies inside it.
+    PathTaken,
+    /// The memory changed between reading and writing it.
+    Stale,
+    /// The database failed.
+    Other(String),
 }
 
 /// A file known under a root at the last synchronisation.
