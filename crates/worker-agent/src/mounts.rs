@@ -38,9 +38,10 @@ use worker::wasm_bindgen::JsValue;
 
 use crate::tools::SandboxTools;
 
-/// Largest output file collected (bytes); larger ones are left in place and
-/// reported in the logs.
-const MAX_OUTPUT_BYTES: u64 = 100 * 1000 * 1000;
+/// Largest output file collected (bytes). An output passes through the
+/// worker's memory (128 MB) on its way to R2, so larger ones are left in
+/// place and reported in the logs.
+const MAX_OUTPUT_BYTES: u64 = 32 * 1000 * 1000;
 /// Most memories placed from one store.
 const MAX_MEMORIES: usize = 10_000;
 
