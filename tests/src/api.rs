@@ -47,6 +47,7 @@ pub fn multipart(
 pub struct Api {
     base_url: String,
     key: String,
+    beta: &'static str,
     client: reqwest::Client,
 }
 
@@ -74,8 +75,16 @@ impl Api {
         Self {
             base_url: platform.base_url().to_owned(),
             key: key.to_owned(),
+            beta: "managed-agents-2026-04-01",
             client: reqwest::Client::new(),
         }
+    }
+
+    /// The same client sending another `anthropic-beta` header (memory
+    /// stores' SDK sends `agent-memory-2026-07-22`).
+    pub fn with_beta(mut self, beta: &'static str) -> Self {
+        self.beta = beta;
+        self
     }
 
     /// Sends a request; returns the status and the JSON body.
@@ -85,20 +94,24 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value)> {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base_url))
-            .header("x-api-key", &self.key)
-            .header("anthropic-version", "2023-06-01")
-            .header("anthropic-beta", "managed-agents-2026-04-01");
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let (status, _, body) = self.call_with_headers(method, path, body).await?;
         Ok((status, body))
+    }
+
+    /// Sends a request; returns the status, the headers and the JSON body
+    /// (the text as a string when it is not JSON).
+    pub async fn call_with_headers(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Value)> {
+        let bytes = body.map(|b| serde_json::to_vec(&b)).transpose()?;
+        let content_type = bytes.as_ref().map(|_| "application/json");
+        let (status, headers, bytes) = self.raw(method, path, content_type, bytes).await?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, headers, body))
     }
 
     /// Sends raw bytes; returns the status, headers and body bytes.
@@ -114,7 +127,7 @@ impl Api {
             .request(method, format!("{}{path}", self.base_url))
             .header("x-api-key", &self.key)
             .header("anthropic-version", "2023-06-01")
-            .header("anthropic-beta", "managed-agents-2026-04-01");
+            .header("anthropic-beta", self.beta);
         if let Some(content_type) = content_type {
             req = req.header("content-type", content_type);
         }
@@ -160,9 +173,9 @@ impl Api {
         Ok(value)
     }
 
-    /// Creates an environment and an agent, then a session; returns the
-    /// session object.
-    pub async fn session_with_agent(&self, agent: Value) -> Result<Value> {
+    /// Creates an unrestricted cloud environment and the agent `agent`;
+    /// returns both objects.
+    pub async fn env_and_agent(&self, agent: Value) -> Result<(Value, Value)> {
         let env = self
             .ok(
                 reqwest::Method::POST,
@@ -173,12 +186,27 @@ impl Api {
         let agent = self
             .ok(reqwest::Method::POST, "/v1/agents", Some(agent))
             .await?;
+        Ok((env, agent))
+    }
+
+    /// Creates an environment and an agent, then a session with `resources`;
+    /// returns the session object.
+    pub async fn session_with_resources(&self, agent: Value, resources: Value) -> Result<Value> {
+        let (env, agent) = self.env_and_agent(agent).await?;
         self.ok(
             reqwest::Method::POST,
             "/v1/sessions",
-            Some(json!({"agent": agent["id"], "environment_id": env["id"]})),
+            Some(
+                json!({"agent": agent["id"], "environment_id": env["id"], "resources": resources}),
+            ),
         )
         .await
+    }
+
+    /// Creates an environment and an agent, then a session; returns the
+    /// session object.
+    pub async fn session_with_agent(&self, agent: Value) -> Result<Value> {
+        self.session_with_resources(agent, json!([])).await
     }
 
     /// Sends one `user.message` with `text`.

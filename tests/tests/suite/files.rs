@@ -2,49 +2,24 @@
 //! `scope_id`), exact-byte downloads of text and binary files, expiry
 //! settings, the size limit (413), deletes and tenant isolation.
 
+use openma_e2e::Api;
+use openma_e2e::MULTIPART_BOUNDARY as BOUNDARY;
 use openma_e2e::Platform;
+use openma_e2e::multipart;
 use reqwest::Method;
 use serde_json::Value;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 use tokio::io::AsyncWriteExt;
 
-const BOUNDARY: &str = "openma-e2e-boundary-7f3a";
-
-/// A multipart body with a `file` part and optional extra fields.
-fn multipart(filename: &str, content_type: &str, bytes: &[u8], fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
 struct Client {
-    base: String,
-    key: String,
-    http: reqwest::Client,
+    api: Api,
 }
 
 impl Client {
     fn new(platform: &Platform, key: &str) -> Self {
         Self {
-            base: platform.base_url().to_owned(),
-            key: key.to_owned(),
-            http: reqwest::Client::new(),
+            api: Api::with_key(platform, key),
         }
     }
 
@@ -55,20 +30,10 @@ impl Client {
         content_type: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("x-api-key", &self.key);
-        if let Some(content_type) = content_type {
-            req = req.header("content-type", content_type);
-        }
-        if let Some(body) = body {
-            req = req.body(body);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        (status, headers, resp.bytes().await.unwrap().to_vec())
+        self.api
+            .raw(method, path, content_type, body)
+            .await
+            .unwrap()
     }
 
     async fn call(&self, method: Method, path: &str) -> (u16, Value) {

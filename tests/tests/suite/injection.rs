@@ -73,6 +73,18 @@ async fn session_with(api: &Api, networking: Value, vault_id: &str) -> String {
     session["id"].as_str().unwrap().to_owned()
 }
 
+/// Runs one turn of `session` and returns its tool result's content.
+async fn turn_tool_result(api: &Api, session: &str, message: &str) -> String {
+    let mut stream = api.stream(session, None, "").await.unwrap();
+    api.send_message(session, message).await.unwrap();
+    let frames = stream.until("session.status_idle", WAIT).await.unwrap();
+    frames
+        .iter()
+        .find(|f| f.event == "agent.tool_result")
+        .map(|f| f.data["content"].to_string())
+        .expect("a tool result")
+}
+
 fn sha256_hex(data: &[u8]) -> String {
     use std::io::Write;
     let mut child = std::process::Command::new("sha256sum")
@@ -173,14 +185,7 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
 
     // Allowed: the upstream gets the real secret; the sandbox sees a placeholder.
     let id = session_with(&api, json!({"type": "unrestricted"}), &vault_id).await;
-    let mut stream = api.stream(&id, None, "").await.unwrap();
-    api.send_message(&id, "call the API").await.unwrap();
-    let frames = stream.until("session.status_idle", WAIT).await.unwrap();
-    let result = frames
-        .iter()
-        .find(|f| f.event == "agent.tool_result")
-        .map(|f| f.data["content"].to_string())
-        .expect("a tool result");
+    let result = turn_tool_result(&api, &id, "call the API").await;
     assert!(result.contains("status=200"), "{result}");
     assert!(
         result.contains("token=oma_ph_"),
@@ -212,16 +217,8 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
         &vault_id,
     )
     .await;
-    let mut stream = api.stream(&blocked, None, "").await.unwrap();
-    api.send_message(&blocked, "call a host the environment does not allow")
-        .await
-        .unwrap();
-    let frames = stream.until("session.status_idle", WAIT).await.unwrap();
-    let result = frames
-        .iter()
-        .find(|f| f.event == "agent.tool_result")
-        .map(|f| f.data["content"].to_string())
-        .expect("a tool result");
+    let result =
+        turn_tool_result(&api, &blocked, "call a host the environment does not allow").await;
     assert!(result.contains("status=403"), "{result}");
     assert!(
         result.contains("limited"),

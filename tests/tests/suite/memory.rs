@@ -3,23 +3,20 @@
 //! roll-ups), the version history (`created` / `modified` / `deleted`,
 //! filters, redaction), archived stores and tenant isolation.
 
+use openma_e2e::Api;
 use openma_e2e::Platform;
 use reqwest::Method;
 use serde_json::Value;
 use serde_json::json;
 
 struct Client {
-    base: String,
-    key: String,
-    http: reqwest::Client,
+    api: Api,
 }
 
 impl Client {
     fn new(platform: &Platform, key: &str) -> Self {
         Self {
-            base: platform.base_url().to_owned(),
-            key: key.to_owned(),
-            http: reqwest::Client::new(),
+            api: Api::with_key(platform, key).with_beta("agent-memory-2026-07-22"),
         }
     }
 
@@ -29,23 +26,10 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("x-api-key", &self.key)
-            .header("anthropic-beta", "agent-memory-2026-07-22");
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            headers,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        self.api
+            .call_with_headers(method, path, body)
+            .await
+            .unwrap()
     }
 
     async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {

@@ -90,31 +90,14 @@ async fn files_memory_stores_and_outputs_are_mounted_and_carried_back() {
     .await;
     let rules = store_with(&api, "Policies", "", "/rules.md", "be kind").await;
 
-    let env = api
-        .ok(
-            Method::POST,
-            "/v1/environments",
-            Some(json!({"name": "mounts", "config": {"type": "cloud", "networking": {"type": "unrestricted"}}})),
-        )
-        .await
-        .unwrap();
-    let agent = api
-        .ok(Method::POST, "/v1/agents", Some(agent("mounter")))
-        .await
-        .unwrap();
     let session = api
-        .ok(
-            Method::POST,
-            "/v1/sessions",
-            Some(json!({
-                "agent": agent["id"],
-                "environment_id": env["id"],
-                "resources": [
-                    {"type": "file", "file_id": file_id},
-                    {"type": "memory_store", "memory_store_id": notes},
-                    {"type": "memory_store", "memory_store_id": rules, "access": "read_only", "instructions": "Follow these."},
-                ],
-            })),
+        .session_with_resources(
+            agent("mounter"),
+            json!([
+                {"type": "file", "file_id": file_id},
+                {"type": "memory_store", "memory_store_id": notes},
+                {"type": "memory_store", "memory_store_id": rules, "access": "read_only", "instructions": "Follow these."},
+            ]),
         )
         .await
         .unwrap();
@@ -386,18 +369,7 @@ async fn bad_resources_are_refused_with_the_field_named() {
     )
     .await
     .unwrap();
-    let env = api
-        .ok(
-            Method::POST,
-            "/v1/environments",
-            Some(json!({"name": "bad-resources", "config": {"type": "cloud", "networking": {"type": "unrestricted"}}})),
-        )
-        .await
-        .unwrap();
-    let agent = api
-        .ok(Method::POST, "/v1/agents", Some(agent("bad-resources")))
-        .await
-        .unwrap();
+    let (env, agent) = api.env_and_agent(agent("bad-resources")).await.unwrap();
     let cases = [
         (
             json!({"type": "file", "file_id": "file_missing"}),
@@ -506,27 +478,10 @@ async fn resources_added_and_removed_mid_session_reach_the_sandbox() {
         .upload("two.txt", "text/plain", b"second file")
         .await
         .unwrap();
-    let env = api
-        .ok(
-            Method::POST,
-            "/v1/environments",
-            Some(json!({"name": "resources-live", "config": {"type": "cloud", "networking": {"type": "unrestricted"}}})),
-        )
-        .await
-        .unwrap();
-    let agent = api
-        .ok(Method::POST, "/v1/agents", Some(agent("resources-live")))
-        .await
-        .unwrap();
     let session = api
-        .ok(
-            Method::POST,
-            "/v1/sessions",
-            Some(json!({
-                "agent": agent["id"],
-                "environment_id": env["id"],
-                "resources": [{"type": "file", "file_id": first["id"], "mount_path": "/workspace/in/one.txt"}],
-            })),
+        .session_with_resources(
+            agent("resources-live"),
+            json!([{"type": "file", "file_id": first["id"], "mount_path": "/workspace/in/one.txt"}]),
         )
         .await
         .unwrap();

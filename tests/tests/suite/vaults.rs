@@ -3,25 +3,22 @@
 //! isolation, write-only secrets (absent from every response and from the
 //! platform's logs), and root-secret rotation across restarts.
 
+use openma_e2e::Api;
 use openma_e2e::Platform;
 use reqwest::Method;
 use serde_json::Value;
 use serde_json::json;
 
-/// Raw calls that keep every response body, to prove no secret leaks.
+/// Calls that keep every response body, to prove no secret leaks.
 struct Client {
-    base: String,
-    key: String,
-    http: reqwest::Client,
+    api: Api,
     seen: std::sync::Mutex<String>,
 }
 
 impl Client {
     fn new(platform: &Platform, key: &str) -> Self {
         Self {
-            base: platform.base_url().to_owned(),
-            key: key.to_owned(),
-            http: reqwest::Client::new(),
+            api: Api::with_key(platform, key),
             seen: std::sync::Mutex::new(String::new()),
         }
     }
@@ -32,20 +29,12 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("x-api-key", &self.key)
-            .header("anthropic-beta", "managed-agents-2026-04-01");
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        self.seen.lock().unwrap().push_str(&text);
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let (status, headers, body) = self
+            .api
+            .call_with_headers(method, path, body)
+            .await
+            .unwrap();
+        self.seen.lock().unwrap().push_str(&body.to_string());
         (status, headers, body)
     }
 
