@@ -305,6 +305,8 @@ pub(crate) async fn delete(inner: &Inner, record: &SessionRecord) -> Result<Resp
     let storage = inner.state.storage();
     storage.delete_alarm().await?;
     storage.delete_all().await?;
+    // A turn still running may have appended meanwhile.
+    inner.head.forget();
     openma_cloudflare::json(200, &json!({"id": record.id, "type": "session_deleted"}))
 }
 

@@ -32,6 +32,7 @@ use worker::durable_object;
 use self::command::Command;
 use self::hub::Hub;
 use self::store::DoEventStore;
+use self::store::HeadCache;
 use crate::clock::RuntimeClock;
 use crate::model::FetchTransport;
 use crate::signals::Signals;
@@ -76,6 +77,8 @@ pub(crate) struct Inner {
     record_cache: RefCell<Option<SessionRecord>>,
     /// When the armed alarm fires (ms), as far as this activation knows.
     armed_at: Cell<Option<u64>>,
+    /// The log's head, shared by the stores of every harness opened.
+    head: HeadCache,
 }
 
 impl worker::DurableObject for SessionDO {
@@ -106,6 +109,7 @@ impl worker::DurableObject for SessionDO {
                 index_written: Cell::new(None),
                 record_cache: RefCell::new(None),
                 armed_at: Cell::new(None),
+                head: HeadCache::default(),
             }),
         }
     }
@@ -243,6 +247,7 @@ impl Inner {
                 session_id: record.id.clone(),
                 hub: Rc::clone(&self.hub),
                 signals,
+                head: self.head.clone(),
             },
             tools: SandboxTools::new(self.env.clone(), self.state.storage().sql(), &record),
             clock: RuntimeClock,
@@ -301,6 +306,7 @@ impl Inner {
         self.schema_ready.set(false);
         self.record_cache.borrow_mut().take();
         self.armed_at.set(None);
+        self.head.forget();
         self.harness.borrow_mut().take();
         self.hub.close_all();
     }

@@ -2,7 +2,12 @@
 //! expected head and write in one synchronous block (atomic in a Durable
 //! Object); bodies too large for a row are spilled to R2 first. Every append
 //! is then published to the session's live subscribers and ops signals.
+//!
+//! The object is the log's only writer, so the head is kept in memory
+//! ([`HeadCache`]) once read: the harness checks it after every streamed
+//! model event, and a query each time cost more than the event itself.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use openma_core::ports::AppendParams;
@@ -31,6 +36,20 @@ pub(crate) struct DoEventStore {
     pub(crate) session_id: String,
     pub(crate) hub: Rc<Hub>,
     pub(crate) signals: Rc<Signals>,
+    pub(crate) head: HeadCache,
+}
+
+/// The log's last seq as this object knows it, shared by every store of the
+/// object: set by each append, forgotten when storage is wiped or a write
+/// fails part-way (the next read asks SQLite again).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HeadCache(Rc<Cell<Option<EventSeq>>>);
+
+impl HeadCache {
+    /// Forgets the head.
+    pub(crate) fn forget(&self) {
+        self.0.set(None);
+    }
 }
 
 impl std::fmt::Debug for DoEventStore {
@@ -65,14 +84,55 @@ impl DoEventStore {
 
     /// The current last seq (0 for an empty log).
     pub(crate) fn head_now(&self) -> Result<EventSeq, StoreError> {
+        if let Some(head) = self.head.0.get() {
+            return Ok(head);
+        }
         let rows: Vec<Head> = self
             .sql
             .exec("SELECT COALESCE(MAX(seq), 0) AS head FROM events", None)
             .and_then(|c| c.to_array())
             .map_err(unavailable)?;
-        Ok(rows
+        let head = rows
             .first()
-            .map_or(0, |r| u64::try_from(r.head).unwrap_or(0)))
+            .map_or(0, |r| u64::try_from(r.head).unwrap_or(0));
+        self.head.0.set(Some(head));
+        Ok(head)
+    }
+
+    // The inserts and marks of one append; a failure part-way leaves the
+    // head unknown.
+    fn write(
+        &self,
+        params: &AppendParams,
+        rows: Vec<(&SessionEvent, Option<Timestamp>, i64, String)>,
+    ) -> Result<(), StoreError> {
+        for (record, processed_at, spilled, body) in rows {
+            let seq = i64::try_from(record.seq).map_err(unavailable)?;
+            self.sql
+                .exec(
+                    "INSERT INTO events (seq, id, type, processed_at, spilled, body)
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                    vec![
+                        seq.into(),
+                        record.event.id.as_str().into(),
+                        record.event.type_name().into(),
+                        processed_at.map_or(SqlStorageValue::Null, |t| t.0.into()),
+                        spilled.into(),
+                        body.into(),
+                    ],
+                )
+                .map_err(unavailable)?;
+            self.head.0.set(Some(record.seq));
+        }
+        for id in &params.mark_processed {
+            self.sql
+                .exec(
+                    "UPDATE events SET processed_at = ? WHERE id = ? AND processed_at IS NULL",
+                    vec![params.processed_at.0.into(), id.as_str().into()],
+                )
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn decode(&self, row: Row) -> Result<SessionEvent, StoreError> {
@@ -123,9 +183,9 @@ impl EventStore for DoEventStore {
                     .execute()
                     .await
                     .map_err(unavailable)?;
-                (1, key)
+                (1_i64, key)
             } else {
-                (0, body)
+                (0_i64, body)
             };
             rows.push((record, processed_at, spilled, body));
         }
@@ -136,30 +196,9 @@ impl EventStore for DoEventStore {
                 actual,
             });
         }
-        for (record, processed_at, spilled, body) in rows {
-            let seq = i64::try_from(record.seq).map_err(unavailable)?;
-            self.sql
-                .exec(
-                    "INSERT INTO events (seq, id, type, processed_at, spilled, body)
-                     VALUES (?, ?, ?, ?, ?, ?)",
-                    vec![
-                        seq.into(),
-                        record.event.id.as_str().into(),
-                        record.event.type_name().into(),
-                        processed_at.map_or(SqlStorageValue::Null, |t| t.0.into()),
-                        i64::from(spilled).into(),
-                        body.into(),
-                    ],
-                )
-                .map_err(unavailable)?;
-        }
-        for id in &params.mark_processed {
-            self.sql
-                .exec(
-                    "UPDATE events SET processed_at = ? WHERE id = ? AND processed_at IS NULL",
-                    vec![params.processed_at.0.into(), id.as_str().into()],
-                )
-                .map_err(unavailable)?;
+        if let Err(e) = self.write(&params, rows) {
+            self.head.forget();
+            return Err(e);
         }
         self.signals.observe(&params.events);
         self.hub.publish(&params.events);
