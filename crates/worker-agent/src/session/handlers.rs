@@ -34,6 +34,12 @@ use crate::clock::RuntimeClock;
 /// Heartbeat period of an open stream.
 const HEARTBEAT_MS: u64 = 15_000;
 
+/// The most live frames a stream sends as one chunk.
+const MAX_FRAMES_PER_CHUNK: usize = 256;
+
+/// About how many bytes of replayed frames a stream sends as one chunk.
+const REPLAY_CHUNK_BYTES: usize = 64 * 1024;
+
 /// The most `event_deltas[]` values a stream accepts.
 const MAX_EVENT_DELTAS: usize = 100;
 
@@ -419,16 +425,21 @@ pub(crate) async fn stream(inner: &Inner, req: &Request) -> Result<Response> {
         worker::Delay::from(std::time::Duration::from_millis(HEARTBEAT_MS)).await;
         Some((Some(sse::PING.to_owned()), ()))
     });
-    // The live part ends when the session is deleted (the hub drops the
-    // sender); `None` marks that end, past which the heartbeats stop too.
+    // Frames published together (one append, or the appends of one
+    // commit) leave as one chunk: every chunk costs a pass through each
+    // hop to the client. The live part ends when the session is deleted
+    // (the hub drops the sender); `None` marks that end, past which the
+    // heartbeats stop too.
     let live = live
-        .map(Some)
+        .ready_chunks(MAX_FRAMES_PER_CHUNK)
+        .map(|frames| Some(frames.concat()))
         .chain(futures_util::stream::once(async { None }));
-    let body = futures_util::stream::iter(replay.into_iter().map(Some))
-        .chain(futures_util::stream::select(live, heartbeats))
-        .take_while(|frame| std::future::ready(frame.is_some()))
-        .filter_map(std::future::ready)
-        .map(|frame| Ok::<Vec<u8>, worker::Error>(frame.into_bytes()));
+    let body =
+        futures_util::stream::iter(sse::batch(replay, REPLAY_CHUNK_BYTES).into_iter().map(Some))
+            .chain(futures_util::stream::select(live, heartbeats))
+            .take_while(|frame| std::future::ready(frame.is_some()))
+            .filter_map(std::future::ready)
+            .map(|frame| Ok::<Vec<u8>, worker::Error>(frame.into_bytes()));
     let mut resp = Response::from_stream(body)?;
     let headers = resp.headers_mut();
     headers.set("content-type", "text/event-stream")?;
