@@ -85,18 +85,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
         for _ in 0..APPEND_ATTEMPTS {
             let now = self.ports.clock.now();
             let last_seq = self.state.borrow().last_seq;
-            let events: Vec<SessionEvent> = drafts
-                .iter()
-                .zip(last_seq + 1..)
-                .map(|(draft, seq)| SessionEvent {
-                    seq,
-                    event: Event {
-                        id: event_id(&self.config.session_id, seq),
-                        processed_at: (!draft.queued).then_some(now),
-                        payload: draft.payload.clone(),
-                    },
-                })
-                .collect();
+            let events = self.drafted(&drafts, last_seq, now);
             let params = AppendParams {
                 expected_last_seq: last_seq,
                 events: events.clone(),
@@ -119,6 +108,27 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             }
         }
         Err(HarnessError::ContendedLog)
+    }
+
+    /// The events `drafts` become when appended after `last_seq` at `now`.
+    pub(super) fn drafted(
+        &self,
+        drafts: &[Draft],
+        last_seq: crate::wire::EventSeq,
+        now: crate::wire::Timestamp,
+    ) -> Vec<SessionEvent> {
+        drafts
+            .iter()
+            .zip(last_seq + 1..)
+            .map(|(draft, seq)| SessionEvent {
+                seq,
+                event: Event {
+                    id: event_id(&self.config.session_id, seq),
+                    processed_at: (!draft.queued).then_some(now),
+                    payload: draft.payload.clone(),
+                },
+            })
+            .collect()
     }
 
     pub(super) async fn ack_interrupts(&self) -> Result<(), HarnessError> {

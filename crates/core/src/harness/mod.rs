@@ -15,6 +15,7 @@ mod action;
 mod append;
 mod config;
 mod error;
+mod join;
 mod model_call;
 mod observer;
 mod outcome;
@@ -149,7 +150,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             Action::StartTurn => self.start_turn().await?,
             Action::Resume => self.resume().await?,
             Action::ReportBlocking(ids) => self.report_blocking(ids).await?,
-            Action::RunTool(record) => self.run_tool(record).await?,
+            Action::RunTool(record) => self.run_tool(record, observer).await?,
             Action::DenyTool { record, message } => self.deny_tool(&record, message).await?,
             Action::RefuseTool(record) => self.refuse_tool(&record).await?,
             Action::StepLimit => self.step_limit().await?,

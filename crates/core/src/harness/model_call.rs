@@ -5,10 +5,13 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::Harness;
+use super::action;
+use super::action::Action;
 use super::append::Draft;
 use super::append::idle;
 use super::append::session_error;
 use super::error::HarnessError;
+use super::join::join;
 use super::observer::StepObserver;
 use super::prompt::build_model_request;
 use super::reply::Reply;
@@ -54,8 +57,9 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
         let span_id = match open_span {
             Some(id) => id,
             None => {
-                let start = EventPayload::SpanModelRequestStart(SpanModelRequestStartEvent {});
-                let appended = self.append(vec![Draft::done(start)], Vec::new()).await?;
+                let appended = self
+                    .append(vec![Draft::done(span_start())], Vec::new())
+                    .await?;
                 appended
                     .into_iter()
                     .next()
@@ -64,16 +68,81 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             }
         };
         let request = build_model_request(&self.state.borrow(), &self.config, &self.toolset);
-        match self.stream_reply(request, observer).await? {
-            Streamed::Complete(reply) => self.record_reply(&span_id, reply).await,
-            Streamed::Failed(error) => self.record_failure(&span_id, error).await,
+        let started = self.ports.model.stream(request).await;
+        self.finish_call(&span_id, started, observer).await
+    }
+
+    /// Appends `draft` (a tool's result) and, when the model is to be called
+    /// next, calls it in the same step: the request is sent before the
+    /// result and the span's start are written, so it does not wait for
+    /// their commit (a Durable Object holds every outgoing request until the
+    /// writes before it are durable). If the object dies before the commit,
+    /// the log ends at the tool's call: the call is re-run, answered by the
+    /// sandbox's journal, and the model called again. Nothing runs twice.
+    pub(super) async fn record_and_call_model<O: StepObserver>(
+        &self,
+        draft: Draft,
+        observer: &O,
+    ) -> Result<(), HarnessError> {
+        self.refresh_if_behind().await?;
+        let drafts = vec![draft, Draft::done(span_start())];
+        let now = self.ports.clock.now();
+        let (request, first_seq) = {
+            let state = self.state.borrow();
+            let events = self.drafted(&drafts, state.last_seq, now);
+            let mut next = state.clone();
+            let mut request = None;
+            if let [result, start] = events.as_slice() {
+                next.apply(result);
+                if action::next_action(&next, &self.config, now) == Action::CallModel
+                    && next.open_span.is_none()
+                {
+                    next.apply(start);
+                    request = Some(build_model_request(&next, &self.config, &self.toolset));
+                }
+            }
+            (request, state.last_seq + 1)
+        };
+        let Some(request) = request else {
+            let [result, _] =
+                <[Draft; 2]>::try_from(drafts).map_err(|_| HarnessError::ContendedLog)?;
+            return self.append(vec![result], Vec::new()).await.map(drop);
+        };
+        let (started, appended) = join(
+            self.ports.model.stream(request),
+            self.append(drafts, Vec::new()),
+        )
+        .await;
+        let appended = appended?;
+        // Another writer got in first: the request may miss its events. The
+        // span stays open, and the next step issues the call again.
+        let (Some(result), Some(start)) = (appended.first(), appended.get(1)) else {
+            return Err(HarnessError::ContendedLog);
+        };
+        if result.id != crate::wire::event_id(&self.config.session_id, first_seq) {
+            return Ok(());
+        }
+        let span_id = start.id.clone();
+        self.finish_call(&span_id, started, observer).await
+    }
+
+    // Streams a started call and records how it ended.
+    async fn finish_call<O: StepObserver>(
+        &self,
+        span_id: &str,
+        started: Result<M::Stream, ModelError>,
+        observer: &O,
+    ) -> Result<(), HarnessError> {
+        match self.stream_reply(started, observer).await? {
+            Streamed::Complete(reply) => self.record_reply(span_id, reply).await,
+            Streamed::Failed(error) => self.record_failure(span_id, error).await,
             Streamed::Interrupted(reply) => {
                 let mut drafts: Vec<Draft> = reply
                     .partial_text_events()
                     .into_iter()
                     .map(Draft::done)
                     .collect();
-                drafts.push(Draft::done(span_end(&span_id, None, reply.usage())));
+                drafts.push(Draft::done(span_end(span_id, None, reply.usage())));
                 self.append(drafts, Vec::new()).await.map(drop)
             }
         }
@@ -83,11 +152,11 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
     // the model streams stops the turn without waiting for the reply.
     async fn stream_reply<O: StepObserver>(
         &self,
-        request: crate::llm::ModelRequest,
+        started: Result<M::Stream, ModelError>,
         observer: &O,
     ) -> Result<Streamed, HarnessError> {
         let mut previewed = HashSet::new();
-        let mut stream = match self.ports.model.stream(request).await {
+        let mut stream = match started {
             Ok(stream) => stream,
             Err(error) => return Ok(Streamed::Failed(error)),
         };
@@ -232,6 +301,10 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
         }
         self.append(drafts, mark).await.map(drop)
     }
+}
+
+fn span_start() -> EventPayload {
+    EventPayload::SpanModelRequestStart(SpanModelRequestStartEvent {})
 }
 
 fn span_end(start_id: &str, is_error: Option<bool>, model_usage: ModelUsage) -> EventPayload {

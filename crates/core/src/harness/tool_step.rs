@@ -3,6 +3,7 @@
 use super::Harness;
 use super::append::Draft;
 use super::error::HarnessError;
+use super::observer::StepObserver;
 use crate::ports::Clock;
 use crate::ports::EventStore;
 use crate::ports::ModelClient;
@@ -15,7 +16,13 @@ use crate::wire::event::AgentToolResultEvent;
 impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, C> {
     /// Runs the call and records its result. A crash between the two re-runs
     /// the call with the same id, which the executor answers from its record.
-    pub(super) async fn run_tool(&self, record: ToolUseRecord) -> Result<(), HarnessError> {
+    /// When the result leaves the model to be called next, that call starts
+    /// in the same step (see [`Harness::record_and_call_model`]).
+    pub(super) async fn run_tool<O: StepObserver>(
+        &self,
+        record: ToolUseRecord,
+        observer: &O,
+    ) -> Result<(), HarnessError> {
         let call = ToolCall {
             tool_use_id: record.id.clone(),
             name: record.name,
@@ -27,8 +34,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             content: Some(output.content),
             is_error: Some(output.is_error),
         });
-        self.append(vec![Draft::done(result)], Vec::new())
+        self.record_and_call_model(Draft::done(result), observer)
             .await
-            .map(drop)
     }
 }

@@ -211,3 +211,52 @@ async fn restart_at_every_step_of_a_retried_turn_yields_the_same_log() {
         session.check_invariants();
     }
 }
+
+#[tokio::test]
+async fn the_call_after_a_tool_result_leaves_before_the_result_is_written() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use openma_core::testing::request_shape;
+    use openma_core::wire::EventPayload;
+
+    let session = test_session().build().await;
+    let store = session.store().clone();
+    // For each model request: did the log hold a tool result when it left?
+    let result_logged = Rc::new(RefCell::new(Vec::new()));
+    let seen = Rc::clone(&result_logged);
+    session.model().respond_with(move |request| {
+        let logged = store
+            .events()
+            .iter()
+            .any(|e| matches!(e.event.payload, EventPayload::AgentToolResult(_)));
+        seen.borrow_mut().push(logged);
+        match request.messages.len() {
+            1 => tool_reply(&[("toolu_a", "bash", json!({"command": "true"}))]),
+            _ => text_reply("done"),
+        }
+    });
+    session.send("go").await;
+    assert_eq!(session.run().await, StepOutcome::Idle);
+
+    let requests = session.model().requests();
+    assert_eq!(requests.len(), 2);
+    assert!(
+        request_shape(&requests[1]).contains("tool_result"),
+        "{}",
+        request_shape(&requests[1])
+    );
+    assert_eq!(*result_logged.borrow(), vec![false, false]);
+    // The log ends as it always did: the result, then the second call's span.
+    let types: Vec<&str> = session
+        .events()
+        .iter()
+        .map(|e| e.event.type_name())
+        .collect();
+    let at = types
+        .iter()
+        .position(|t| *t == "agent.tool_result")
+        .unwrap_or(usize::MAX);
+    assert_eq!(types.get(at + 1), Some(&"span.model_request_start"));
+    session.check_invariants();
+}
