@@ -134,6 +134,20 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     if let Some(level) = env_nonempty("OMA_LOG_LEVEL") {
         dev.arg("--log-level").arg(level);
     }
+    // wrangler dev attaches its own inspector session to the workers, with
+    // the network domain on, and writes every outbound request and response
+    // body the runtime reports into its debug log: model replies, sandbox
+    // answers and upstream responses to the sandbox's requests, on disk,
+    // for ~60% of a core under load. wrangler 4 has no flag for it; its
+    // inspector proxy stands down when `VSCODE_INSPECTOR_OPTIONS` is set (as
+    // under VS Code's debugger), which changes nothing else without VS
+    // Code's bootloader in `NODE_OPTIONS`. Logs do not depend on it.
+    // `OMA_INSPECTOR=1` keeps it, for DevTools on `OMA_INSPECTOR_PORT`.
+    if env_nonempty("OMA_INSPECTOR").as_deref() != Some("1")
+        && std::env::var_os("VSCODE_INSPECTOR_OPTIONS").is_none()
+    {
+        dev.env("VSCODE_INSPECTOR_OPTIONS", "{}");
+    }
     config.isolate(&mut dev);
     let mut wrangler =
         Supervised::spawn("wrangler dev", &mut dev, &logs.join("wrangler.log"), true)?;

@@ -40,7 +40,7 @@ commands:
                                          main <-> integrations binding cycle
 
 environment (dev): PORT, API_KEY, PLATFORM_ROOT_SECRET, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL,
-  OMA_STATE_DIR, OMA_SANDBOX_PORT, OMA_INSPECTOR_PORT, OMA_LOG_LEVEL,
+  OMA_STATE_DIR, OMA_SANDBOX_PORT, OMA_INSPECTOR_PORT, OMA_INSPECTOR, OMA_LOG_LEVEL,
   MODEL_RETRY_BASE_MS, MODEL_MAX_ATTEMPTS";
 
 fn main() -> ExitCode {
