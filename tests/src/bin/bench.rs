@@ -82,7 +82,7 @@ async fn turn(
     Ok(started.elapsed())
 }
 
-/// Where a text turn's time goes: the median offset, from the POST, of the
+/// Where a turn's time goes: the median offset, from the POST, of the
 /// POST's answer and of each streamed event.
 async fn breakdown(api: &Api, prompt: &str, n: usize) -> Result<Vec<(String, f64)>> {
     let session = api.session_with_agent(agent()).await?;
@@ -92,7 +92,7 @@ async fn breakdown(api: &Api, prompt: &str, n: usize) -> Result<Vec<(String, f64
     let mut offsets: BTreeMap<String, Samples> = BTreeMap::new();
     for _ in 0..n {
         let started = Instant::now();
-        api.send_message(&id, "hello").await?;
+        api.send_message(&id, prompt).await?;
         offsets
             .entry("0 POST answered".into())
             .or_default()
