@@ -72,7 +72,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
         self.finish_call(&span_id, started, observer).await
     }
 
-    /// Appends `draft` (a tool's result) and, when the model is to be called
+    /// Appends a tool's `result` and, when the model is to be called
     /// next, calls it in the same step: the request is sent before the
     /// result and the span's start are written, so it does not wait for
     /// their commit (a Durable Object holds every outgoing request until the
@@ -81,18 +81,18 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
     /// sandbox's journal, and the model called again. Nothing runs twice.
     pub(super) async fn record_and_call_model<O: StepObserver>(
         &self,
-        draft: Draft,
+        result: EventPayload,
         observer: &O,
     ) -> Result<(), HarnessError> {
         self.refresh_if_behind().await?;
-        let drafts = vec![draft, Draft::done(span_start())];
+        let mut drafts = vec![Draft::done(result), Draft::done(span_start())];
         let now = self.ports.clock.now();
-        let (request, first_seq) = {
+        let (request, expected_id) = {
             let state = self.state.borrow();
             let events = self.drafted(&drafts, state.last_seq, now);
-            let mut next = state.clone();
             let mut request = None;
             if let [result, start] = events.as_slice() {
+                let mut next = state.clone();
                 next.apply(result);
                 if action::next_action(&next, &self.config, now) == Action::CallModel
                     && next.open_span.is_none()
@@ -101,29 +101,24 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
                     request = Some(build_model_request(&next, &self.config, &self.toolset));
                 }
             }
-            (request, state.last_seq + 1)
+            (request, events.first().map(|e| e.event.id.clone()))
         };
         let Some(request) = request else {
-            let [result, _] =
-                <[Draft; 2]>::try_from(drafts).map_err(|_| HarnessError::ContendedLog)?;
-            return self.append(vec![result], Vec::new()).await.map(drop);
+            drafts.truncate(1);
+            return self.append(drafts, Vec::new()).await.map(drop);
         };
         let (started, appended) = join(
             self.ports.model.stream(request),
             self.append(drafts, Vec::new()),
         )
         .await;
-        let appended = appended?;
-        // Another writer got in first: the request may miss its events. The
-        // span stays open, and the next step issues the call again.
-        let (Some(result), Some(start)) = (appended.first(), appended.get(1)) else {
-            return Err(HarnessError::ContendedLog);
-        };
-        if result.id != crate::wire::event_id(&self.config.session_id, first_seq) {
-            return Ok(());
+        match appended?.as_slice() {
+            // Another writer got in first: the request may miss its events.
+            // The span stays open, and the next step issues the call again.
+            [result, _] if Some(&result.id) != expected_id.as_ref() => Ok(()),
+            [_, start] => self.finish_call(&start.id, started, observer).await,
+            _ => Err(HarnessError::ContendedLog),
         }
-        let span_id = start.id.clone();
-        self.finish_call(&span_id, started, observer).await
     }
 
     // Streams a started call and records how it ended.

@@ -1,7 +1,6 @@
 //! Executing one built-in tool call.
 
 use super::Harness;
-use super::append::Draft;
 use super::error::HarnessError;
 use super::observer::StepObserver;
 use crate::ports::Clock;
@@ -34,7 +33,6 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             content: Some(output.content),
             is_error: Some(output.is_error),
         });
-        self.record_and_call_model(Draft::done(result), observer)
-            .await
+        self.record_and_call_model(result, observer).await
     }
 }
