@@ -57,6 +57,16 @@ pub(crate) fn internal(cause: impl std::fmt::Display) -> Result<Response> {
     error(ApiErrorType::ApiError, "internal error")
 }
 
+/// The answer to a change of an archived session, if it is archived.
+fn refuse_if_archived(record: &SessionRecord) -> Option<Result<Response>> {
+    record.archived_at.is_some().then(|| {
+        error(
+            ApiErrorType::InvalidRequestError,
+            "the session is archived and read-only",
+        )
+    })
+}
+
 fn invalid(err: &ValidationError) -> Result<Response> {
     error(ApiErrorType::InvalidRequestError, err.to_string())
 }
@@ -181,11 +191,8 @@ pub(crate) async fn update(
             );
         }
     };
-    if record.archived_at.is_some() {
-        return error(
-            ApiErrorType::InvalidRequestError,
-            "the session is archived and read-only",
-        );
+    if let Some(refused) = refuse_if_archived(&record) {
+        return refused;
     }
     if let Some(title) = body.get("title") {
         record.title = match title {
@@ -233,11 +240,8 @@ pub(crate) async fn add_resource(
     mut record: SessionRecord,
     mut req: Request,
 ) -> Result<Response> {
-    if record.archived_at.is_some() {
-        return error(
-            ApiErrorType::InvalidRequestError,
-            "the session is archived and read-only",
-        );
+    if let Some(refused) = refuse_if_archived(&record) {
+        return refused;
     }
     let resource: Value = req.json().await?;
     record.resources.push(resource.clone());
@@ -254,11 +258,8 @@ pub(crate) async fn delete_resource(
     mut record: SessionRecord,
     id: &str,
 ) -> Result<Response> {
-    if record.archived_at.is_some() {
-        return error(
-            ApiErrorType::InvalidRequestError,
-            "the session is archived and read-only",
-        );
+    if let Some(refused) = refuse_if_archived(&record) {
+        return refused;
     }
     let before = record.resources.len();
     record.resources.retain(|r| r["id"].as_str() != Some(id));
@@ -322,11 +323,8 @@ pub(crate) async fn send_events(
     record: &SessionRecord,
     mut req: Request,
 ) -> Result<Response> {
-    if record.archived_at.is_some() {
-        return error(
-            ApiErrorType::InvalidRequestError,
-            "the session is archived and read-only",
-        );
+    if let Some(refused) = refuse_if_archived(record) {
+        return refused;
     }
     let body: Value = match req.json().await {
         Ok(body) => body,
