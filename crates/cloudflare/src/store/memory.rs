@@ -4,10 +4,8 @@
 //! the memory's current version so that concurrent writers cannot both win.
 
 use openma_core::wire::Timestamp;
-use openma_core::wire::object_type::MemoryStoreType;
+pub use openma_core::wire::resources::MemoryStore;
 use serde::Deserialize;
-use serde::Serialize;
-use std::collections::BTreeMap;
 use worker::Env;
 
 use super::Param;
@@ -18,20 +16,6 @@ fn int(n: usize) -> Param {
 
 fn rust_error(e: impl std::fmt::Display) -> worker::Error {
     worker::Error::RustError(e.to_string())
-}
-
-/// A memory store, as on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemoryStore {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: MemoryStoreType,
-    pub name: String,
-    pub description: String,
-    pub metadata: BTreeMap<String, String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub archived_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Deserialize)]
