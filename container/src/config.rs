@@ -47,7 +47,10 @@ pub struct Config {
     pub isolate_network: bool,
     /// The binary that serves as the namespace shim; this executable by default.
     pub shim_exe: Option<PathBuf>,
-    /// Shared secret required on every call but `/health` (`--token`, `OMA_SANDBOX_TOKEN`).
+    /// The token required on every call but `/health` (`--token`,
+    /// `OMA_SANDBOX_TOKEN`): the platform's root sandbox token for a server
+    /// that serves many sessions, from which each session's own token is
+    /// derived; a one-session container's (`--workspace`) session token.
     pub token: String,
     /// Where plain-HTTP egress is handed to the platform instead of being sent
     /// upstream (`--egress-forward`, `OMA_SANDBOX_EGRESS_FORWARD`): an
@@ -87,6 +90,17 @@ OMA_SANDBOX_EGRESS_FORWARD
 (prefer OMA_SANDBOX_TOKEN to --token: command lines are visible to other processes)";
 
 impl Config {
+    /// The token that authenticates requests about `session_id`, and that
+    /// session's egress hand-offs to the platform: derived from the root
+    /// token on a many-session server, the server's own token in a
+    /// one-session container (which serves no other session).
+    pub fn session_token(&self, session_id: &str) -> Option<String> {
+        if self.workspace.is_some() {
+            return Some(self.token.clone());
+        }
+        openma_core::sandbox::session_token(&self.token, session_id)
+    }
+
     /// Parses flags (without the program name), falling back to `env`.
     pub fn parse(
         args: impl IntoIterator<Item = String>,

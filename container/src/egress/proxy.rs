@@ -88,7 +88,10 @@ async fn handle(
         return refuse(&mut conn, Refusal::BadTarget, message).await;
     };
     let egress = session.egress();
-    let decision = egress.policy.decide(&host);
+    // The decision is made on the CONNECT target or the absolute URI, which
+    // is also where the connection goes; a `Host` header is never consulted
+    // (and is rewritten to match below).
+    let decision = egress.policy.decide(&host, port);
     let mut fields =
         json!({"session_id": session.id, "method": head.method, "host": host, "port": port});
     if let EgressDecision::Denied(denial) = decision {
@@ -171,12 +174,23 @@ async fn handle(
                     ("x-oma-egress-url".to_owned(), target),
                     (
                         "x-oma-sandbox-token".to_owned(),
-                        sessions.config().token.clone(),
+                        sessions
+                            .config()
+                            .session_token(&session.id)
+                            .unwrap_or_default(),
                     ),
                 ];
                 rewrite(&head, &f.path, &host, body, &egress.injector, &extra)
             }
-            None => rewrite(&head, &path, &host, body, &egress.injector, &[]),
+            None => {
+                let authority = if port == 80 {
+                    host.clone()
+                } else {
+                    format!("{host}:{port}")
+                };
+                let extra = [("host".to_owned(), authority)];
+                rewrite(&head, &path, &host, body, &egress.injector, &extra)
+            }
         };
         fields["injected"] = injected.into();
         logger.info("egress", fields);

@@ -13,7 +13,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+/// The root token the test servers hold (as a local server does).
 pub const TOKEN: &str = "test-token-0123456789";
+
+/// The session's own token, derived from [`TOKEN`] as the platform derives it.
+pub fn session_token(session: &str) -> String {
+    openma_core::sandbox::session_token(TOKEN, session).unwrap()
+}
 
 /// A running in-process sandbox server with its own state dir.
 pub struct Sandbox {
@@ -141,6 +147,19 @@ pub struct Upstream {
 }
 
 pub async fn upstream(reply: fn(&str) -> String) -> Upstream {
+    upstream_raw(move |request| {
+        let body = reply(request);
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    })
+    .await
+}
+
+/// Like [`upstream`], but `respond(request)` is the whole HTTP response.
+pub async fn upstream_raw(respond: impl Fn(&str) -> String + Send + Sync + 'static) -> Upstream {
+    let respond = Arc::new(respond);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let requests = Arc::new(Mutex::new(Vec::new()));
@@ -151,6 +170,7 @@ pub async fn upstream(reply: fn(&str) -> String) -> Upstream {
                 return;
             };
             let seen = Arc::clone(&seen);
+            let respond = Arc::clone(&respond);
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -177,11 +197,7 @@ pub async fn upstream(reply: fn(&str) -> String) -> Upstream {
                 }
                 let request = String::from_utf8_lossy(&buf).to_string();
                 seen.lock().unwrap().push(request.clone());
-                let body = reply(&request);
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let response = respond(&request);
                 let _ = conn.write_all(response.as_bytes()).await;
                 let _ = conn.shutdown().await;
             });

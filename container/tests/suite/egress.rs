@@ -89,8 +89,10 @@ async fn limited_policy_denies_unlisted_hosts_with_a_403_naming_the_policy() {
 async fn limited_policy_allows_listed_hosts_for_plain_http_and_connect_tunnels() {
     let up = upstream(ok_reply).await;
     let sb = sandbox().await;
-    sb.setup("s1", json!({"egress": limited(&["127.0.0.1"])}))
-        .await;
+    // An allowed host is reachable on ports 80 and 443, or on the port its
+    // entry names.
+    let entry = format!("127.0.0.1:{}", up.port);
+    sb.setup("s1", json!({"egress": limited(&[&entry])})).await;
     assert_eq!(
         ok_text(
             &sb.bash("s1", &format!("curl -sS http://127.0.0.1:{}/a", up.port))
@@ -259,6 +261,119 @@ async fn the_proxy_requires_the_sessions_credential() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_host_is_refused_on_a_port_its_entry_does_not_name() {
+    let up = upstream(ok_reply).await;
+    let sb = sandbox().await;
+    sb.setup("s1", json!({"egress": limited(&["127.0.0.1"])}))
+        .await;
+    let plain = sb
+        .bash(
+            "s1",
+            &format!(
+                "curl -sS -w '\\n%{{http_code}}' http://127.0.0.1:{}/",
+                up.port
+            ),
+        )
+        .await;
+    let text = ok_text(&plain);
+    assert!(text.ends_with("403"), "{text}");
+    assert!(text.contains(&format!("port {}", up.port)), "{text}");
+    // -p forces a CONNECT tunnel, the path HTTPS takes.
+    let tunnel = sb
+        .bash("s1", &format!("curl -sS -p http://127.0.0.1:{}/", up.port))
+        .await;
+    let text = err_text(&tunnel);
+    assert!(text.contains("CONNECT tunnel failed, response 403"), "{text}");
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_decides_on_the_request_target_never_the_host_header() {
+    let up = upstream(ok_reply).await;
+    let sb = sandbox().await;
+    let entry = format!("127.0.0.1:{}", up.port);
+    sb.setup("s1", json!({"egress": limited(&[&entry])})).await;
+    // A Host header naming an allowed host does not open another target.
+    let out = sb
+        .bash(
+            "s1",
+            &format!(
+                "curl -sS -w '\\n%{{http_code}}' -H 'Host: 127.0.0.1:{}' http://localhost:{}/",
+                up.port, up.port
+            ),
+        )
+        .await;
+    assert!(ok_text(&out).ends_with("403"), "{out:?}");
+    assert!(up.requests().is_empty());
+    // An allowed target is sent with its own authority as the Host.
+    let out = sb
+        .bash(
+            "s1",
+            &format!(
+                "curl -sS -H 'Host: evil.example' http://127.0.0.1:{}/h",
+                up.port
+            ),
+        )
+        .await;
+    assert_eq!(ok_text(&out), "upstream-ok");
+    let seen = up.requests();
+    let request = seen[0].to_ascii_lowercase();
+    assert!(
+        request.contains(&format!("\r\nhost: 127.0.0.1:{}\r\n", up.port)),
+        "{request}"
+    );
+    assert!(!request.contains("evil.example"), "{request}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_returned_to_the_client_and_each_hop_is_checked_again() {
+    let elsewhere = upstream(ok_reply).await;
+    let target = format!("http://localhost:{}/stolen", elsewhere.port);
+    let allowed = upstream_raw(move |_| {
+        format!("HTTP/1.1 307 Temporary Redirect\r\nlocation: {target}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    })
+    .await;
+    let sb = sandbox().await;
+    let entry = format!("127.0.0.1:{}", allowed.port);
+    let setup = sb
+        .setup(
+            "s1",
+            json!({
+                "egress": limited(&[&entry]),
+                "secrets": [{"name": "API_KEY", "value": SECRET, "networking": {"type": "limited", "allowed_hosts": ["127.0.0.1"]}}]
+            }),
+        )
+        .await;
+    let ph = setup["placeholders"]["API_KEY"].as_str().unwrap().to_owned();
+    // Without following, the client sees the 3xx itself.
+    let out = sb
+        .bash(
+            "s1",
+            &format!(
+                "curl -sS -o /dev/null -w '%{{http_code}}' -H \"Authorization: Bearer $API_KEY\" -d \"k=$API_KEY\" http://127.0.0.1:{}/go",
+                allowed.port
+            ),
+        )
+        .await;
+    assert_eq!(ok_text(&out), "307");
+    // Following it, the next hop is a new request the policy refuses.
+    let out = sb
+        .bash(
+            "s1",
+            &format!(
+                "curl -sS -L -w '\\n%{{http_code}}' -H \"Authorization: Bearer $API_KEY\" -d \"k=$API_KEY\" http://127.0.0.1:{}/go",
+                allowed.port
+            ),
+        )
+        .await;
+    assert!(ok_text(&out).ends_with("403"), "{out:?}");
+    assert!(elsewhere.requests().is_empty());
+    assert_eq!(allowed.requests().len(), 2);
+    assert!(allowed.requests().iter().all(|r| r.contains(SECRET)));
+    assert!(!ph.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_session_gets_its_own_policy() {
     let up = upstream(ok_reply).await;
     let sb = sandbox().await;
@@ -278,7 +393,8 @@ async fn each_session_gets_its_own_policy() {
     );
     assert_eq!(out, "403");
     // Changing the policy applies to the next request.
-    sb.setup("closed", json!({"egress": limited(&["127.0.0.1"])}))
+    let entry = format!("127.0.0.1:{}", up.port);
+    sb.setup("closed", json!({"egress": limited(&[&entry])}))
         .await;
     assert_eq!(
         ok_text(&sb.bash("closed", &format!("curl -sS {url}")).await),
@@ -353,7 +469,7 @@ async fn with_a_forward_url_plain_http_goes_to_the_platform_with_its_target() {
         "{request}"
     );
     assert!(
-        request.contains(&format!("\r\nx-oma-sandbox-token: {TOKEN}\r\n").to_ascii_lowercase()),
+        request.contains(&format!("\r\nx-oma-sandbox-token: {}\r\n", session_token("s1"))),
         "{request}"
     );
     assert!(

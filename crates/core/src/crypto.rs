@@ -202,6 +202,21 @@ impl Keyring {
     }
 }
 
+/// Lower-case hex HMAC-SHA256 of `data` under `key`.
+#[must_use]
+pub fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
+    use hmac::KeyInit as _;
+    use hmac::Mac as _;
+    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
+    match hmac::Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(data);
+            hex(&mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    }
+}
+
 /// Lower-case hex SHA-256 of `data`.
 #[must_use]
 pub fn sha256_hex(data: &[u8]) -> String {

@@ -75,6 +75,18 @@ pub enum NetworkingPolicy {
 }
 
 impl NetworkingPolicy {
+    /// The policy of a session's environment `config` as stored: a config
+    /// without `networking` gets the API's default (`unrestricted`); one
+    /// whose `networking` does not parse is an error, never a wider policy.
+    pub fn from_environment_config(config: &serde_json::Value) -> Result<Self, String> {
+        match config.get("networking") {
+            None | Some(serde_json::Value::Null) => Ok(Self::default()),
+            Some(networking) => Self::deserialize(networking).map_err(|e| {
+                format!("the environment's networking configuration is not usable: {e}")
+            }),
+        }
+    }
+
     /// The policy's wire name (`unrestricted` or `limited`), used in denial messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -114,6 +126,8 @@ pub enum AllowReason {
 pub struct Denial {
     /// The normalised host that was refused.
     pub host: String,
+    /// The port it was refused on.
+    pub port: u16,
     /// The name of the policy that refused it (`limited`, or `invalid_host`).
     pub policy: &'static str,
 }
@@ -125,8 +139,8 @@ impl fmt::Display for Denial {
         } else {
             write!(
                 f,
-                "egress denied by the environment's networking policy `{}`: host `{}` is not in allowed_hosts (nor an enabled package-manager or MCP server host)",
-                self.policy, self.host
+                "egress denied by the environment's networking policy `{}`: host `{}` on port {} is not in allowed_hosts (an entry without a port allows ports 80 and 443 only; name others as `host:port`), nor an enabled package-manager or MCP server host",
+                self.policy, self.host, self.port
             )
         }
     }
@@ -149,11 +163,20 @@ impl EgressDecision {
 }
 
 impl EgressPolicy {
-    /// Decides whether `host` (a name or an IP, with or without a port) may be reached.
-    pub fn decide(&self, host: &str) -> EgressDecision {
+    /// Decides whether `host` (a name or an IP; a port on it is ignored) may
+    /// be reached on `port`.
+    ///
+    /// A `limited` policy's entries name a host (`api.example.com`,
+    /// `*.example.com`, `10.0.0.1`, `::1`) and optionally a port
+    /// (`api.example.com:8443`, `[::1]:8080`): an entry without a port
+    /// allows only [`DEFAULT_PORTS`], one with a port allows only that port.
+    /// Package registries are reachable on [`DEFAULT_PORTS`]; MCP server
+    /// hosts carry their URL's port when it is not the scheme's default.
+    pub fn decide(&self, host: &str, port: u16) -> EgressDecision {
         let Some(host) = normalize_host(host) else {
             return EgressDecision::Denied(Denial {
                 host: host.to_owned(),
+                port,
                 policy: "invalid_host",
             });
         };
@@ -164,24 +187,70 @@ impl EgressPolicy {
                 allow_mcp_servers,
                 allow_package_managers,
             } => {
-                if allowed_hosts.iter().any(|p| host_matches(p, &host)) {
+                let listed = |entries: &[String]| {
+                    entries
+                        .iter()
+                        .any(|entry| host_port_matches(entry, &host, port))
+                };
+                if listed(allowed_hosts) {
                     EgressDecision::Allowed(AllowReason::AllowedHost)
                 } else if *allow_package_managers
+                    && DEFAULT_PORTS.contains(&port)
                     && PACKAGE_MANAGER_HOSTS.iter().any(|p| host_matches(p, &host))
                 {
                     EgressDecision::Allowed(AllowReason::PackageManager)
-                } else if *allow_mcp_servers
-                    && self.mcp_server_hosts.iter().any(|p| host_matches(p, &host))
-                {
+                } else if *allow_mcp_servers && listed(&self.mcp_server_hosts) {
                     EgressDecision::Allowed(AllowReason::McpServer)
                 } else {
                     EgressDecision::Denied(Denial {
                         host,
+                        port,
                         policy: "limited",
                     })
                 }
             }
         }
+    }
+}
+
+/// The ports an allowed host named without a port may be reached on.
+pub const DEFAULT_PORTS: [u16; 2] = [80, 443];
+
+/// Splits an allow-list entry into its host and the port it names, if any:
+/// `host:port`, `[v6]:port`, or a bare host (an IPv6 address without
+/// brackets names no port). `None` for a port that is not a number.
+pub fn split_entry_port(entry: &str) -> Option<(&str, Option<u16>)> {
+    let entry = entry.trim();
+    let port_text = if let Some(rest) = entry.strip_prefix('[') {
+        let (_, after) = rest.split_once(']')?;
+        if after.is_empty() {
+            None
+        } else {
+            Some(after.strip_prefix(':')?)
+        }
+    } else if entry.matches(':').count() == 1 {
+        entry.split_once(':').map(|(_, port)| port)
+    } else {
+        None
+    };
+    match port_text {
+        None => Some((entry, None)),
+        Some(text) => {
+            let port: u16 = text.parse().ok()?;
+            let host = &entry[..entry.len() - text.len() - 1];
+            Some((host, Some(port)))
+        }
+    }
+}
+
+/// Whether `entry` of an allow-list lets `host` be reached on `port` (see
+/// [`EgressPolicy::decide`]). An entry whose port does not parse matches
+/// nothing.
+pub fn host_port_matches(entry: &str, host: &str, port: u16) -> bool {
+    match split_entry_port(entry) {
+        Some((pattern, Some(named))) => named == port && host_matches(pattern, host),
+        Some((pattern, None)) => DEFAULT_PORTS.contains(&port) && host_matches(pattern, host),
+        None => false,
     }
 }
 

@@ -13,7 +13,10 @@
 //! Uploaded files, memory stores and outputs move through the routes that
 //! [`mounts`] lists.
 //!
-//! Every route but `/health` needs `Authorization: Bearer <token>`. Failures
+//! Every route but `/health` needs `Authorization: Bearer <token>`, where the
+//! token is the session's own ([`session_token`]): a server that serves many
+//! sessions holds the platform's root sandbox token and derives each one; a
+//! one-session container is given only its session's token. Failures
 //! of the call itself (auth, malformed envelope) answer [`ErrorResponse`] with
 //! a 4xx status; failures of the tool are a [`ToolResult`] with `is_error`.
 //!
@@ -46,6 +49,22 @@ pub const EXECUTE_PATH: &str = "/v1/tools/execute";
 /// `PUT` (setup) and `DELETE` (teardown) path of a session.
 pub fn session_path(session_id: &str) -> String {
     format!("/v1/sessions/{session_id}")
+}
+
+/// The token that authenticates the platform to one session's sandbox, and
+/// that session's sandbox to the platform's egress path: HMAC-SHA256 of the
+/// session id under the platform's root sandbox token (`SANDBOX_TOKEN`), in
+/// hex. A container is given only its own session's token, from which
+/// neither the root nor another session's token can be computed. `None`
+/// without a root token: then nothing authenticates.
+#[must_use]
+pub fn session_token(root: &str, session_id: &str) -> Option<String> {
+    if root.is_empty() || session_id.is_empty() {
+        return None;
+    }
+    let data = format!("openma sandbox session v1\0{session_id}");
+    let token = crate::crypto::hmac_sha256_hex(root.as_bytes(), data.as_bytes());
+    (!token.is_empty()).then_some(token)
 }
 
 /// The port the sandbox server listens on inside the container.

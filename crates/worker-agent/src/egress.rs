@@ -34,6 +34,7 @@ use worker::Headers;
 use worker::Method;
 use worker::Request;
 use worker::RequestInit;
+use worker::RequestRedirect;
 use worker::Response;
 use worker::Result;
 use worker::Url;
@@ -105,7 +106,10 @@ pub(crate) async fn send(
             );
         }
     };
-    let Some(host) = url.host_str().and_then(normalize_host) else {
+    let (Some(host), Some(port)) = (
+        url.host_str().and_then(normalize_host),
+        url.port_or_known_default(),
+    ) else {
         return refuse(
             400,
             "bad_target",
@@ -119,8 +123,9 @@ pub(crate) async fn send(
         "session_id": context.session_id,
         "method": req.method().to_string(),
         "host": host,
+        "port": port,
     });
-    if let EgressDecision::Denied(denial) = context.policy.decide(&host) {
+    if let EgressDecision::Denied(denial) = context.policy.decide(&host, port) {
         fields["decision"] = "denied".into();
         fields["policy"] = denial.policy.into();
         log(env, &fields);
@@ -153,7 +158,13 @@ pub(crate) async fn send(
     }
     let method = req.method();
     let mut init = RequestInit::new();
-    init.with_method(method.clone()).with_headers(headers);
+    // A redirect is never followed here: the policy and each credential's
+    // host rule were checked for this URL only. The 3xx goes back to the
+    // sandbox, and each hop its client follows comes through this path and
+    // is checked again.
+    init.with_method(method.clone())
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
     if !matches!(method, Method::Get | Method::Head) {
         let body = req.bytes().await?;
         let body = injector.body(&host, &body);

@@ -3,9 +3,16 @@
 //! (containers disabled) it reaches the local sandbox server at
 //! `SANDBOX_URL`. Either way the same server binary runs the tools.
 //!
-//! Internal routes carry the platform's token in `x-oma-internal` (a
-//! container cannot forge it) and are called by the session's `SessionDO`
-//! (and, for `/egress`, by main):
+//! Internal routes carry the platform's root sandbox token in
+//! `x-oma-internal` and are called by the session's `SessionDO` (and, for
+//! `/egress`, by main). No container ever holds that token: each is started
+//! with its own session's token (`openma_core::sandbox::session_token`,
+//! derived one way from the root), which is also what this object presents
+//! to the sandbox server. So a container's intercepted requests, which
+//! reach this object too, can never pass as internal commands, and a
+//! session's token opens nothing of another session's. The object serves
+//! the one session it is named after and refuses commands about any other.
+//! The routes:
 //! `GET /health`, `PUT /session/{id}` (set up, body `SessionSetupParams`),
 //! `POST /execute` (body `ToolExecuteParams`), `DELETE /session/{id}`, and
 //! `/session/{id}/files…` and `/session/{id}/tree`, passed to the server's
@@ -112,6 +119,9 @@ impl worker::DurableObject for Sandbox {
             // The set-up carries credential names and rules, never values;
             // what the egress path needs is kept, the rest passed on.
             Command::Setup(session_id) => {
+                if !self.serves(&session_id)? {
+                    return error(403, "this sandbox serves another session");
+                }
                 let setup: SandboxSetup = req.json().await?;
                 let body = serde_json::to_string(&setup.params)?;
                 let mut resp = self
@@ -119,6 +129,7 @@ impl worker::DurableObject for Sandbox {
                         Method::Put,
                         &sandbox::session_path(&session_id),
                         Some(JsValue::from_str(&body)),
+                        Some(&session_id),
                     )
                     .await?;
                 if resp.status_code() != 200 {
@@ -137,6 +148,9 @@ impl worker::DurableObject for Sandbox {
                 Ok(Response::ok(text)?.with_headers(json_headers()?))
             }
             Command::Files(session_id, rest) => {
+                if !self.serves(&session_id)? {
+                    return error(403, "this sandbox serves another session");
+                }
                 let query = req
                     .url()?
                     .query()
@@ -144,15 +158,24 @@ impl worker::DurableObject for Sandbox {
                     .unwrap_or_default();
                 let path = format!("{}/{rest}{query}", sandbox::session_path(&session_id));
                 let body = req.inner().body().map(JsValue::from);
-                self.forward(req.method(), &path, body).await
+                self.forward(req.method(), &path, body, Some(&session_id))
+                    .await
             }
             Command::Execute => {
                 let body = req.text().await?;
+                let session_id = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("session_id")?.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if !self.serves(&session_id)? {
+                    return error(403, "this sandbox serves another session");
+                }
                 let resp = self
                     .forward(
                         Method::Post,
                         sandbox::EXECUTE_PATH,
                         Some(JsValue::from_str(&body)),
+                        Some(&session_id),
                     )
                     .await?;
                 if resp.status_code() == 404 {
@@ -166,8 +189,16 @@ impl worker::DurableObject for Sandbox {
                 Ok(resp)
             }
             Command::Teardown(session_id) => {
+                if !self.serves(&session_id)? {
+                    return error(403, "this sandbox serves another session");
+                }
                 let resp = self
-                    .forward(Method::Delete, &sandbox::session_path(&session_id), None)
+                    .forward(
+                        Method::Delete,
+                        &sandbox::session_path(&session_id),
+                        None,
+                        Some(&session_id),
+                    )
                     .await;
                 if let Some(container) = self.state.container()
                     && container.running()
@@ -195,6 +226,17 @@ impl Sandbox {
             .secret("SANDBOX_TOKEN")
             .map(|s| s.to_string())
             .unwrap_or_default()
+    }
+
+    /// Whether this object is the one named after `session_id`: each
+    /// session's sandbox object serves that session only.
+    fn serves(&self, session_id: &str) -> Result<bool> {
+        if sandbox::validate_id("session_id", session_id).is_err() {
+            return Ok(false);
+        }
+        let namespace = self.env.durable_object("SANDBOX")?;
+        let named = namespace.id_from_name(session_id)?.to_string();
+        Ok(named == self.state.id().to_string())
     }
 
     /// One of the sandbox's outgoing requests, by the session's policy and
@@ -253,7 +295,9 @@ impl Sandbox {
         if self.state.container().is_some() {
             return openma_cloudflare::json(200, &json!({"status": "ok", "backend": "container"}));
         }
-        let resp = self.forward(Method::Get, sandbox::HEALTH_PATH, None).await;
+        let resp = self
+            .forward(Method::Get, sandbox::HEALTH_PATH, None, None)
+            .await;
         match resp {
             Ok(mut resp) if resp.status_code() == 200 => {
                 let server: serde_json::Value = resp.json().await?;
@@ -273,13 +317,26 @@ impl Sandbox {
         }
     }
 
-    /// Sends a request to the sandbox server: the container's port 8080 in
-    /// production (started on first use), the local server otherwise.
-    async fn forward(&self, method: Method, path: &str, body: Option<JsValue>) -> Result<Response> {
-        let token = self.token();
+    /// Sends a request about `session` (none: the server's health) to the
+    /// sandbox server, with that session's token: the container's port 8080
+    /// in production (started on first use, given only that token), the
+    /// local server otherwise.
+    async fn forward(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<JsValue>,
+        session: Option<&str>,
+    ) -> Result<Response> {
+        let token = session
+            .and_then(|id| sandbox::session_token(&self.token(), id))
+            .unwrap_or_default();
         match self.state.container() {
             Some(container) => {
                 if !container.running() {
+                    if token.is_empty() {
+                        return error(503, "the sandbox starts with a session's set-up");
+                    }
                     let mut options = worker::ContainerStartupOptions::new();
                     options.add_env("OMA_SANDBOX_TOKEN", &token);
                     options.enable_internet(false);
@@ -327,7 +384,9 @@ impl Sandbox {
 
 fn request_init(method: &Method, token: &str, body: Option<JsValue>) -> Result<RequestInit> {
     let headers = Headers::new();
-    headers.set("authorization", &format!("Bearer {token}"))?;
+    if !token.is_empty() {
+        headers.set("authorization", &format!("Bearer {token}"))?;
+    }
     headers.set("content-type", "application/json")?;
     let mut init = RequestInit::new();
     init.with_method(method.clone()).with_headers(headers);

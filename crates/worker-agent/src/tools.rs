@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use openma_cloudflare::internal::SessionRecord;
 use openma_core::egress::EgressPolicy;
+use openma_core::egress::NetworkingPolicy;
 use openma_core::ports::ToolCall;
 use openma_core::ports::ToolExecError;
 use openma_core::ports::ToolExecutor;
@@ -37,8 +38,8 @@ pub(crate) struct SandboxTools {
     record: SessionRecord,
     session_id: String,
     /// The session's egress policy, sent with its secrets before the first
-    /// call.
-    egress: EgressPolicy,
+    /// call; an environment whose networking does not parse runs no tools.
+    egress: Result<EgressPolicy, String>,
     /// Uploaded files and memory stores, and the outputs directory.
     mounts: RefCell<Mounts>,
     set_up: Cell<bool>,
@@ -48,23 +49,24 @@ impl SandboxTools {
     /// The tools of the session `record` describes; `sql` is the session's
     /// storage, where what its mounts hold is kept.
     pub(crate) fn new(env: Env, sql: SqlStorage, record: &SessionRecord) -> Self {
-        let networking = serde_json::from_value(record.environment_config["networking"].clone())
-            .unwrap_or_default();
         let mcp_server_hosts = record
             .agent
             .mcp_servers
             .iter()
             .filter_map(|server| host_of(&server.url))
             .collect();
+        let egress = NetworkingPolicy::from_environment_config(&record.environment_config).map(
+            |networking| EgressPolicy {
+                networking,
+                mcp_server_hosts,
+            },
+        );
         Self {
             mounts: RefCell::new(Mounts::new(env.clone(), sql, record)),
             env,
             record: record.clone(),
             session_id: record.id.clone(),
-            egress: EgressPolicy {
-                networking,
-                mcp_server_hosts,
-            },
+            egress,
             set_up: Cell::new(false),
         }
     }
@@ -76,6 +78,7 @@ impl SandboxTools {
         if self.set_up.get() {
             return Ok(());
         }
+        let egress = self.egress.clone().map_err(ToolExecError)?;
         // Names and rules only: values are opened by the egress path, per request.
         let secrets = crate::secrets::credentials(
             &self.env,
@@ -90,7 +93,7 @@ impl SandboxTools {
             tenant_id: self.record.tenant_id.clone(),
             vault_ids: self.record.vault_ids.clone(),
             params: SessionSetupParams {
-                egress: self.egress.clone(),
+                egress,
                 secrets,
                 env: BTreeMap::new(),
                 mounts: self.mounts().setup_params(),
@@ -216,11 +219,14 @@ impl ToolExecutor for SandboxTools {
     }
 }
 
-/// The host of an `http(s)://host[:port]/...` URL.
+/// The egress allow-list entry of an MCP server's `http(s)://host[:port]/...`
+/// URL: its host, with the port when it is not the scheme's default.
 fn host_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = host.split(':').next()?;
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+    let url = worker::Url::parse(url).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    Some(match url.port() {
+        Some(port) if host.contains(':') => format!("[{}]:{port}", host.trim_matches(['[', ']'])),
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    })
 }

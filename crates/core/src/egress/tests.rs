@@ -33,45 +33,119 @@ fn exact_match_ignores_case_port_and_trailing_dot() {
 fn unrestricted_allows_everything_valid() {
     let policy = EgressPolicy::default();
     assert_eq!(
-        policy.decide("anything.example"),
+        policy.decide("anything.example", 8080),
         EgressDecision::Allowed(AllowReason::Unrestricted)
     );
-    assert!(!policy.decide("").is_allowed());
+    assert!(!policy.decide("", 443).is_allowed());
 }
 
 #[test]
 fn limited_allows_listed_hosts_and_names_the_policy_when_denying() {
     let policy = limited(&["api.example.com", "*.svc.internal"], false, false);
     assert_eq!(
-        policy.decide("api.example.com"),
+        policy.decide("api.example.com", 443),
         EgressDecision::Allowed(AllowReason::AllowedHost)
     );
-    assert!(policy.decide("x.svc.internal").is_allowed());
-    let EgressDecision::Denied(denial) = policy.decide("evil.com:443") else {
+    assert!(policy.decide("x.svc.internal", 80).is_allowed());
+    let EgressDecision::Denied(denial) = policy.decide("evil.com", 443) else {
         panic!("expected a denial")
     };
     assert_eq!(denial.host, "evil.com");
+    assert_eq!(denial.port, 443);
     assert_eq!(denial.policy, "limited");
     assert!(denial.to_string().contains("`limited`"));
-    assert!(!policy.decide("pypi.org").is_allowed());
-    assert!(!policy.decide("mcp.example.net").is_allowed());
+    assert!(!policy.decide("pypi.org", 443).is_allowed());
+    assert!(!policy.decide("mcp.example.net", 443).is_allowed());
 }
 
 #[test]
 fn package_managers_and_mcp_servers_follow_their_flags() {
     let policy = limited(&[], true, true);
     assert_eq!(
-        policy.decide("pypi.org"),
+        policy.decide("pypi.org", 443),
         EgressDecision::Allowed(AllowReason::PackageManager)
     );
     assert_eq!(
-        policy.decide("registry.npmjs.org"),
+        policy.decide("registry.npmjs.org", 443),
         EgressDecision::Allowed(AllowReason::PackageManager)
     );
     assert_eq!(
-        policy.decide("mcp.example.net"),
+        policy.decide("mcp.example.net", 443),
         EgressDecision::Allowed(AllowReason::McpServer)
     );
+}
+
+#[test]
+fn an_allowed_host_is_reachable_on_other_ports_only_when_the_entry_names_them() {
+    let policy = limited(
+        &[
+            "api.example.com",
+            "svc.example.com:8443",
+            "[::1]:9000",
+            "bad:port",
+        ],
+        true,
+        true,
+    );
+    assert!(policy.decide("api.example.com", 80).is_allowed());
+    assert!(policy.decide("api.example.com", 443).is_allowed());
+    let EgressDecision::Denied(denial) = policy.decide("api.example.com", 22) else {
+        panic!("an unnamed port must be refused")
+    };
+    assert_eq!((denial.host.as_str(), denial.port), ("api.example.com", 22));
+    assert!(denial.to_string().contains("port 22"));
+    assert!(policy.decide("svc.example.com", 8443).is_allowed());
+    assert!(!policy.decide("svc.example.com", 443).is_allowed());
+    assert!(policy.decide("::1", 9000).is_allowed());
+    assert!(!policy.decide("::1", 9001).is_allowed());
+    assert!(
+        !policy.decide("bad", 443).is_allowed(),
+        "a malformed port matches nothing"
+    );
+    assert!(!policy.decide("pypi.org", 8080).is_allowed());
+    assert!(!policy.decide("mcp.example.net", 8080).is_allowed());
+    assert!(
+        EgressPolicy::default()
+            .decide("api.example.com", 22)
+            .is_allowed()
+    );
+}
+
+#[test]
+fn allow_list_entries_split_into_host_and_port() {
+    assert_eq!(split_entry_port("a.com"), Some(("a.com", None)));
+    assert_eq!(split_entry_port("a.com:8080"), Some(("a.com", Some(8080))));
+    assert_eq!(split_entry_port("[::1]:80"), Some(("[::1]", Some(80))));
+    assert_eq!(split_entry_port("[::1]"), Some(("[::1]", None)));
+    assert_eq!(split_entry_port("::1"), Some(("::1", None)));
+    assert_eq!(split_entry_port("a.com:http"), None);
+    assert_eq!(split_entry_port("a.com:99999"), None);
+}
+
+#[test]
+fn an_environment_networking_config_that_does_not_parse_is_refused_not_widened() {
+    use serde_json::json;
+    assert_eq!(
+        NetworkingPolicy::from_environment_config(&json!({"type": "cloud"})),
+        Ok(NetworkingPolicy::Unrestricted)
+    );
+    assert_eq!(
+        NetworkingPolicy::from_environment_config(&json!({"networking": null})),
+        Ok(NetworkingPolicy::Unrestricted)
+    );
+    let limited = NetworkingPolicy::from_environment_config(
+        &json!({"networking": {"type": "limited", "allowed_hosts": ["a.com"]}}),
+    );
+    assert!(matches!(limited, Ok(NetworkingPolicy::Limited { .. })));
+    for broken in [
+        json!({"networking": {"type": "limted"}}),
+        json!({"networking": {"type": "limited", "allowed_hosts": "a.com"}}),
+        json!({"networking": "limited"}),
+        json!({"networking": {}}),
+    ] {
+        let err = NetworkingPolicy::from_environment_config(&broken).unwrap_err();
+        assert!(err.contains("networking"), "{err}");
+    }
 }
 
 #[test]
