@@ -52,6 +52,19 @@ fn spawn_with(state: &Path, stderr_file: &Path, extra: &[&str]) -> Proc {
         .unwrap();
     let ready: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(ready["event"], "listening");
+    // The token was moved off the server's environment before it started.
+    // Only root can read it at all: the server is not dumpable.
+    match std::fs::read(format!("/proc/{}/environ", child.id())) {
+        Ok(environ) => {
+            let environ = String::from_utf8_lossy(&environ);
+            assert!(!environ.contains(TOKEN), "{environ}");
+            assert!(!environ.contains("OMA_SANDBOX_TOKEN="), "{environ}");
+        }
+        Err(e) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+            assert_ne!(nix::unistd::geteuid().as_raw(), 0, "root reads any environ");
+        }
+    }
     assert!(
         ready["proxy_addr"]
             .as_str()
