@@ -9,6 +9,7 @@ mod lifecycle;
 mod memory;
 mod mock_model;
 mod mounts;
+mod openma_dialect;
 mod schemathesis;
 mod sdk_agents_environments;
 mod sdk_sessions;

@@ -10,7 +10,9 @@ use serde_json::Value;
 use super::metadata::apply_metadata_patch;
 use super::metadata::validate_metadata;
 use super::patch::Patch;
+use crate::tools::AGENT_TOOLSET_TYPE;
 use crate::tools::AgentToolParams;
+use crate::tools::BuiltinTool;
 use crate::tools::resolve_tools;
 use crate::wire::Agent;
 use crate::wire::AgentTool;
@@ -142,8 +144,95 @@ pub enum AgentUpdateError {
     },
 }
 
+/// Reads openma's built-in tool shorthand in an agent's `tools`: each
+/// `{"type": "bash"}` (or another built-in tool's name) stands for that tool
+/// of the agent toolset. The entries become one `agent_toolset_20260401`
+/// with exactly those tools enabled, at the first shorthand's place, so the
+/// stored agent and every response have the canonical form. A list mixing
+/// the shorthand with an `agent_toolset_20260401` entry would be ambiguous
+/// and is refused; so is a shorthand entry with anything but `type`.
+pub fn expand_tool_shorthand(tools: &Value, path: &str) -> Result<Value, ValidationError> {
+    let Value::Array(items) = tools else {
+        return Ok(tools.clone());
+    };
+    let shorthand = |item: &Value| {
+        item.get("type")
+            .and_then(Value::as_str)
+            .and_then(BuiltinTool::from_name)
+    };
+    if !items.iter().any(|item| shorthand(item).is_some()) {
+        return Ok(tools.clone());
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut enabled: Vec<BuiltinTool> = Vec::new();
+    let mut placed = false;
+    for (i, item) in items.iter().enumerate() {
+        let item_path = index(path, i);
+        if item.get("type").and_then(Value::as_str) == Some(AGENT_TOOLSET_TYPE) {
+            return Err(ValidationError::new(
+                join(&item_path, "type"),
+                format!(
+                    "a tool list uses either {AGENT_TOOLSET_TYPE} or the built-in tool shorthand (`{{\"type\": \"bash\"}}`), not both"
+                ),
+            ));
+        }
+        let Some(tool) = shorthand(item) else {
+            out.push(item.clone());
+            continue;
+        };
+        if let Some(extra) = item
+            .as_object()
+            .and_then(|obj| obj.keys().find(|key| *key != "type"))
+        {
+            return Err(ValidationError::new(
+                join(&item_path, extra),
+                format!(
+                    "is not supported in the built-in tool shorthand; configure the tool in an {AGENT_TOOLSET_TYPE} entry instead"
+                ),
+            ));
+        }
+        if !enabled.contains(&tool) {
+            enabled.push(tool);
+        }
+        if !placed {
+            placed = true;
+            out.push(Value::Null);
+        }
+    }
+    let toolset = serde_json::json!({
+        "type": AGENT_TOOLSET_TYPE,
+        "default_config": {"enabled": false},
+        "configs": enabled
+            .iter()
+            .map(|tool| serde_json::json!({"name": tool.name(), "enabled": true}))
+            .collect::<Vec<_>>(),
+    });
+    Ok(Value::Array(
+        out.into_iter()
+            .map(|item| {
+                if item.is_null() {
+                    toolset.clone()
+                } else {
+                    item
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// `body` with its `tools` shorthand expanded (see [`expand_tool_shorthand`]).
+fn with_canonical_tools(body: &Value) -> Result<Value, ValidationError> {
+    let mut body = body.clone();
+    if let Some(tools) = body.get("tools") {
+        let expanded = expand_tool_shorthand(tools, "tools")?;
+        body["tools"] = expanded;
+    }
+    Ok(body)
+}
+
 /// Parses and validates a create body.
 pub fn parse_agent_create(body: &Value) -> Result<AgentCreateParams, ValidationError> {
+    let body = &with_canonical_tools(body)?;
     let obj = object(body, "")?;
     check_text(required(obj, "name", "")?, "name", 1, MAX_NAME)?;
     check_model(required(obj, "model", "")?)?;
@@ -153,6 +242,7 @@ pub fn parse_agent_create(body: &Value) -> Result<AgentCreateParams, ValidationE
 
 /// Parses and validates an update body.
 pub fn parse_agent_update(body: &Value) -> Result<AgentUpdateParams, ValidationError> {
+    let body = &with_canonical_tools(body)?;
     let obj = object(body, "")?;
     for name in ["name", "model"] {
         if obj.get(name).is_some_and(Value::is_null) {

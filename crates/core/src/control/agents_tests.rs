@@ -142,3 +142,55 @@ fn update_rules_are_enforced() {
         Err(AgentUpdateError::Archived)
     );
 }
+
+#[test]
+fn the_built_in_tool_shorthand_becomes_the_agent_toolset_with_those_tools_enabled() {
+    let params = parse_agent_create(&json!({
+        "name": "smoke",
+        "model": "claude-sonnet-4-6",
+        "tools": [{"type": "bash"}, {"type": "custom", "name": "x", "input_schema": {"type": "object"}}, {"type": "read"}, {"type": "bash"}]
+    }))
+    .unwrap();
+    let agent = create_agent(params, "agent_1".into(), Timestamp(1)).unwrap();
+    let wire = serde_json::to_value(&agent).unwrap();
+    let tools = wire["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 2, "{tools:#?}");
+    assert_eq!(tools[0]["type"], "agent_toolset_20260401");
+    assert_eq!(tools[1]["type"], "custom");
+    let enabled: Vec<&str> = tools[0]["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["enabled"] == true)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(enabled.len(), 2, "{enabled:?}");
+    assert!(enabled.contains(&"bash") && enabled.contains(&"read"));
+    assert!(
+        tools
+            .iter()
+            .all(|t| t["type"] != "bash" && t["type"] != "read")
+    );
+    let toolset = crate::tools::Toolset::from_agent_tools(&agent.tools);
+    assert_ne!(toolset.decide("bash"), crate::tools::ToolDecision::Refused);
+    assert_eq!(toolset.decide("write"), crate::tools::ToolDecision::Refused);
+}
+
+#[test]
+fn the_shorthand_refuses_what_would_be_ambiguous_or_ignored() {
+    let err = |tools: serde_json::Value| {
+        parse_agent_create(&json!({"name": "a", "model": "m", "tools": tools}))
+            .unwrap_err()
+            .to_string()
+    };
+    let mixed = err(json!([{"type": "agent_toolset_20260401"}, {"type": "bash"}]));
+    assert!(mixed.starts_with("tools[0].type: "), "{mixed}");
+    assert!(mixed.contains("not both"), "{mixed}");
+    let extra = err(json!([{"type": "bash", "permission_policy": {"type": "always_ask"}}]));
+    assert!(extra.starts_with("tools[0].permission_policy: "), "{extra}");
+    assert!(extra.contains("not supported"), "{extra}");
+    let unknown = err(json!([{"type": "teleport"}]));
+    assert!(unknown.starts_with("tools[0].type: "), "{unknown}");
+    let update = parse_agent_update(&json!({"tools": [{"type": "grep"}]})).unwrap();
+    assert!(format!("{update:?}").contains("AgentToolset"), "{update:?}");
+}

@@ -14,6 +14,7 @@ pub use agents::AgentUpdateParams;
 pub use agents::SkillParams;
 pub use agents::apply_agent_update;
 pub use agents::create_agent;
+pub use agents::expand_tool_shorthand;
 pub use agents::parse_agent_create;
 pub use agents::parse_agent_update;
 pub use environments::EnvironmentCreateParams;

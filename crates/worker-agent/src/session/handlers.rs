@@ -364,11 +364,13 @@ pub(crate) async fn list_events(inner: &Inner, req: &Request) -> Result<Response
 }
 
 /// `GET /stream`: every event appended after the stream opens, live; with
-/// `Last-Event-ID` (or `last_event_id`), first every event after that seq.
+/// `Last-Event-ID` (or `last_event_id`), first every event after that seq;
+/// with openma's `replay=1` (and no last id), first the whole history.
 pub(crate) async fn stream(inner: &Inner, req: &Request) -> Result<Response> {
     let pairs = openma_cloudflare::query_pairs(&req.inner().url());
     let mut interest = Interest::default();
     let mut last_event_id = req.headers().get("last-event-id")?;
+    let mut replay_history = false;
     for (key, value) in &pairs {
         match key.as_str() {
             "event_deltas[]" | "event_deltas" => {
@@ -384,10 +386,23 @@ pub(crate) async fn stream(inner: &Inner, req: &Request) -> Result<Response> {
                 }
             }
             "last_event_id" => last_event_id = Some(value.clone()),
+            "replay" => {
+                replay_history = match value.as_str() {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    _ => {
+                        return invalid(&ValidationError::new(
+                            "replay",
+                            "expected 1 or true (send the history first), or 0 or false",
+                        ));
+                    }
+                }
+            }
             _ => {}
         }
     }
     let after = match last_event_id.as_deref().map(str::trim) {
+        None | Some("") if replay_history => Some(0),
         None | Some("") => None,
         Some(text) => match text.parse::<u64>() {
             Ok(seq) => Some(seq),

@@ -79,6 +79,48 @@ pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResul
     to_value(&environment)
 }
 
+/// The name of a tenant's default environment.
+pub(crate) const DEFAULT_NAME: &str = "default";
+
+/// The tenant's default environment: the one named [`DEFAULT_NAME`], which
+/// a session created without `environment_id` runs in. Created on first use
+/// as a cloud environment whose networking is `limited` with package
+/// registries and the agent's MCP servers allowed; a tenant may edit it (or
+/// create its own under that name first) like any other.
+pub(crate) async fn tenant_default(env: &Env, caller: &Caller) -> ApiResult<Environment> {
+    if let Some(found) = store::environments::by_name(env, &caller.tenant_id, DEFAULT_NAME).await? {
+        return Ok(found);
+    }
+    let params = control::parse_environment_create(&json!({
+        "name": DEFAULT_NAME,
+        "description": "Used by sessions created without an environment_id.",
+        "config": {
+            "type": "cloud",
+            "networking": {
+                "type": "limited",
+                "allowed_hosts": [],
+                "allow_package_managers": true,
+                "allow_mcp_servers": true,
+            },
+        },
+    }))
+    .map_err(rejected)?;
+    let now = now();
+    let id = openma_cloudflare::ids::mint_id("env_", now.0.unsigned_abs())
+        .map_err(ApiError::internal)?;
+    let environment = control::create_environment(params, id, now);
+    match store::environments::insert(env, &caller.tenant_id, &environment).await {
+        Ok(()) => Ok(environment),
+        // Another request created it first: use that one.
+        Err(WriteError::NameTaken) => {
+            store::environments::by_name(env, &caller.tenant_id, DEFAULT_NAME)
+                .await?
+                .ok_or_else(|| ApiError::internal("the default environment vanished"))
+        }
+        Err(WriteError::Store(e)) => Err(ApiError::internal(e)),
+    }
+}
+
 pub(crate) async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult<Value> {
     let limit = query.limit(20, 100)?;
     let include_archived = include_archived(query)?;

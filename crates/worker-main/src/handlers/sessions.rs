@@ -228,27 +228,40 @@ async fn resolve_agent(env: &Env, caller: &Caller, spec: &Value) -> ApiResult<Se
             };
         }
         if let Some(tools) = overrides.get("tools") {
+            let tools = openma_core::control::expand_tool_shorthand(tools, "agent.tools")
+                .map_err(crate::handlers::agents::invalid)?;
             let params: Vec<openma_core::tools::AgentToolParams> =
-                serde_json::from_value(if tools.is_null() {
-                    json!([])
-                } else {
-                    tools.clone()
-                })
-                .map_err(|e| field_error("agent.tools", &e.to_string()))?;
+                serde_json::from_value(if tools.is_null() { json!([]) } else { tools })
+                    .map_err(|e| field_error("agent.tools", &e.to_string()))?;
             snapshot.tools = openma_core::tools::resolve_tools(&params)?;
         }
     }
     Ok(snapshot)
 }
 
+/// The session's `agent`, or openma's `agent_id` (an id, as `agent` takes
+/// one); both at once must agree.
+fn agent_spec(body: &Value) -> ApiResult<Value> {
+    match (body.get("agent"), body.get("agent_id")) {
+        (Some(agent), None | Some(Value::Null)) => Ok(agent.clone()),
+        (None, Some(Value::String(id))) => Ok(Value::String(id.clone())),
+        (None, Some(_)) => Err(field_error("agent_id", "expected a string")),
+        (Some(agent), Some(id)) if agent == id => Ok(agent.clone()),
+        (Some(_), Some(_)) => Err(field_error(
+            "agent_id",
+            "is a synonym of `agent`; give one, or both equal",
+        )),
+        (None, None) => Err(field_error("agent", "required")),
+    }
+}
+
 async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response> {
-    let agent_spec = body
-        .get("agent")
-        .ok_or_else(|| field_error("agent", "required"))?;
+    let agent_spec = &agent_spec(body)?;
+    // Without one, the session runs in the tenant's default environment.
     let environment_id = match body.get("environment_id") {
-        Some(Value::String(id)) => id.clone(),
+        Some(Value::String(id)) => Some(id.clone()),
+        None | Some(Value::Null) => None,
         Some(_) => return Err(field_error("environment_id", "expected a string")),
-        None => return Err(field_error("environment_id", "required")),
     };
     let title = optional_string(body, "title")?;
     let metadata: BTreeMap<String, String> = match body.get("metadata") {
@@ -293,13 +306,17 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
         }
     }
     let agent = resolve_agent(env, caller, agent_spec).await?;
-    let environment = store::environments::get(env, &caller.tenant_id, &environment_id)
-        .await?
-        .ok_or_else(|| {
-            let mut err = ApiError::not_found("environment", &environment_id);
-            err.code = Some("environment_not_found");
-            err
-        })?;
+    let environment = match &environment_id {
+        Some(id) => store::environments::get(env, &caller.tenant_id, id)
+            .await?
+            .ok_or_else(|| {
+                let mut err = ApiError::not_found("environment", id);
+                err.code = Some("environment_not_found");
+                err
+            })?,
+        None => super::environments::tenant_default(env, caller).await?,
+    };
+    let environment_id = environment.id.clone();
     if environment.archived_at.is_some() {
         let mut err = ApiError::invalid(format!("environment {environment_id} is archived"));
         err.code = Some("environment_archived");

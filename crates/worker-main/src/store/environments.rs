@@ -57,6 +57,21 @@ pub(crate) async fn get(
     row.map(Row::environment).transpose()
 }
 
+/// The tenant's environment named `name`, archived or not.
+pub(crate) async fn by_name(
+    env: &Env,
+    tenant_id: &str,
+    name: &str,
+) -> worker::Result<Option<Environment>> {
+    let row: Option<Row> = super::first(
+        env,
+        "SELECT snapshot FROM environments WHERE tenant_id = ?1 AND name = ?2",
+        &[Param::from(tenant_id), Param::from(name)],
+    )
+    .await?;
+    row.map(Row::environment).transpose()
+}
+
 /// Whether another environment of the tenant is named `name`.
 pub(crate) async fn name_taken(
     env: &Env,
