@@ -3,6 +3,8 @@
 
 use openma_core::wire::ApiErrorType;
 use openma_core::wire::Timestamp;
+use openma_core::wire::body::MAX_JSON_DEPTH;
+use openma_core::wire::body::check_json_body;
 use serde_json::Value;
 use worker::Request;
 
@@ -29,12 +31,21 @@ pub(crate) async fn raw_body(req: &mut Request) -> ApiResult<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The request's JSON body; an empty body reads as `{}`.
-pub(crate) async fn json_body(req: &mut Request) -> ApiResult<Value> {
+/// The request's body bytes for a JSON route, refused unless they are UTF-8
+/// that nests at most [`MAX_JSON_DEPTH`] levels; an empty body reads as
+/// `{}`. Every JSON body passes here before anything parses or stores it.
+pub(crate) async fn json_bytes(req: &mut Request) -> ApiResult<Vec<u8>> {
     let bytes = raw_body(req).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Object(serde_json::Map::new()));
+        return Ok(b"{}".to_vec());
     }
+    check_json_body(&bytes, MAX_JSON_DEPTH).map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// The request's JSON body (see [`json_bytes`]), which must be an object.
+pub(crate) async fn json_body(req: &mut Request) -> ApiResult<Value> {
+    let bytes = json_bytes(req).await?;
     let value: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))?;
     if !value.is_object() {

@@ -4,6 +4,7 @@ mod durability;
 mod environments;
 mod files;
 mod health;
+mod hostile_bodies;
 mod injection;
 mod lifecycle;
 mod memory;

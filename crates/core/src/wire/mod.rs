@@ -6,6 +6,7 @@
 //! with errors that name the field.
 
 pub mod agent;
+pub mod body;
 pub mod content;
 pub mod content_validate;
 pub mod environment;

@@ -128,6 +128,10 @@ pub(crate) async fn serve(
             super::resources::add(env, caller, &id, &body).await
         }
         SessionRoute::UpdateResource(id, resource_id) => {
+            // A malformed body is refused as such, before the route's own
+            // refusal.
+            let mut req = req;
+            crate::request::json_body(&mut req).await?;
             super::resources::update(env, caller, &id, &resource_id).await
         }
         SessionRoute::DeleteResource(id, resource_id) => {
@@ -588,15 +592,11 @@ async fn forward(
     }
     let raw_url = req.inner().url();
     let query = raw_url.split_once('?').map(|(_, q)| q.to_owned());
-    // The body goes through as bytes: the session validates it. An empty
-    // body reads as `{}`, as everywhere else.
+    // The body goes through as bytes, checked to be UTF-8 of a bounded
+    // depth first: the session parses and validates it, and must never be
+    // the first to see unchecked bytes.
     let body = if method == Method::Post {
-        let bytes = crate::request::raw_body(&mut req).await?;
-        Some(if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}".to_vec()
-        } else {
-            bytes
-        })
+        Some(crate::request::json_bytes(&mut req).await?)
     } else {
         None
     };
