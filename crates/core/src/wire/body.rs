@@ -84,7 +84,7 @@ mod tests {
         let body = b"{\"text\": \"caf\xe9\"}";
         assert_eq!(
             check_json_body(body, 64),
-            Err(BodyError::NotUtf8 { offset: 12 })
+            Err(BodyError::NotUtf8 { offset: 13 })
         );
         assert_eq!(
             check_json_body("{\"t\": \"café\"}".as_bytes(), 64),
