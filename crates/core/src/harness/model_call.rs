@@ -229,12 +229,58 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
         }
     }
 
+    /// Records a complete reply. How the turn goes on depends on why the
+    /// model stopped: a natural end, a stop sequence or tool calls as usual;
+    /// a refusal ends the turn as one; a paused turn (`pause_turn`) goes on
+    /// with another model request that passes the reply back as it is; a
+    /// reply cut at `max_tokens`, or stopped for a reason this platform does
+    /// not know, is no clean end: what it said is kept, its calls (the last
+    /// of which was cut) are not run, and the turn ends with a
+    /// `session.error` and `retries_exhausted`.
     async fn record_reply(&self, span_id: &str, reply: Reply) -> Result<(), HarnessError> {
         let usage = reply.usage();
-        let ends_turn = !reply.has_tool_uses();
+        let cut = match reply.stop_reason() {
+            Some(ModelStopReason::MaxTokens) => Some(
+                "the model's reply reached its output limit (max_tokens) and was cut off; \
+                 its tool calls were not run"
+                    .to_owned(),
+            ),
+            Some(ModelStopReason::Other(reason)) => Some(format!(
+                "the model stopped for a reason this platform does not know (`{reason}`); \
+                 its tool calls were not run"
+            )),
+            _ => None,
+        };
+        if let Some(message) = cut {
+            let mut drafts: Vec<Draft> = reply
+                .partial_text_events()
+                .into_iter()
+                .map(Draft::done)
+                .collect();
+            drafts.push(Draft::done(span_end(span_id, None, usage)));
+            drafts.push(Draft::done(session_error(SessionError::new(
+                crate::wire::SessionErrorType::ModelRequestFailedError,
+                message,
+                RetryStatus::Exhausted,
+            ))));
+            drafts.push(Draft::done(idle(StopReason::RetriesExhausted)));
+            // The turn is dead: queued inputs are flushed with it.
+            let mark = self
+                .state
+                .borrow()
+                .queued
+                .iter()
+                .map(|q| q.id.clone())
+                .collect();
+            return self.append(drafts, mark).await.map(drop);
+        }
+        // With tool calls, or paused, the turn goes on: the next step runs
+        // the calls or calls the model again.
         let stop_reason = match reply.stop_reason() {
-            Some(ModelStopReason::Refusal) => StopReason::Refusal,
-            _ => StopReason::EndTurn,
+            _ if reply.has_tool_uses() => None,
+            Some(ModelStopReason::PauseTurn) => None,
+            Some(ModelStopReason::Refusal) => Some(StopReason::Refusal),
+            _ => Some(StopReason::EndTurn),
         };
         let mut drafts: Vec<Draft> = reply
             .into_events(&self.toolset)
@@ -242,7 +288,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             .map(Draft::done)
             .collect();
         drafts.push(Draft::done(span_end(span_id, None, usage)));
-        if ends_turn {
+        if let Some(stop_reason) = stop_reason {
             drafts.push(Draft::done(idle(stop_reason)));
         }
         self.append(drafts, Vec::new()).await.map(drop)

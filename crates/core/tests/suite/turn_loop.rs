@@ -354,3 +354,92 @@ async fn a_system_message_joins_the_turn_it_accompanies() {
         "the manual clock did not move"
     );
 }
+
+#[tokio::test]
+async fn a_paused_turn_goes_on_with_the_reply_passed_back() {
+    use openma_core::llm::ModelStopReason;
+    use openma_core::testing::Script;
+    use openma_core::testing::ev_completed_with;
+    use openma_core::wire::ModelUsage;
+    let paused = Script::Stream(vec![
+        ev_started(),
+        ev_text("Searching…"),
+        ev_completed_with(ModelStopReason::PauseTurn, ModelUsage::default()),
+    ]);
+    let session = test_session()
+        .with_script(paused)
+        .with_script(text_reply("Found it."))
+        .build()
+        .await;
+    session.send("find it").await;
+    assert_eq!(session.run().await, StepOutcome::Idle);
+    session.check_invariants();
+    assert_eq!(
+        session.shape(),
+        "\
+1 user.message \"find it\"
+2 session.status_running
+3 span.model_request_start
+4 agent.message \"Searching…\"
+5 span.model_request_end #3 in=0 out=0
+6 span.model_request_start
+7 agent.message \"Found it.\"
+8 span.model_request_end #6 in=10 out=5
+9 session.status_idle end_turn"
+    );
+    // The second request passes the paused reply back as it is.
+    let requests = session.model().requests();
+    assert_eq!(requests.len(), 2);
+    let last = requests[1].messages.last().unwrap();
+    assert_eq!(last.role, openma_core::llm::Role::Assistant);
+    assert!(format!("{:?}", last.content).contains("Searching…"));
+}
+
+#[tokio::test]
+async fn a_reply_cut_at_max_tokens_is_not_a_clean_end_and_runs_no_tool() {
+    use openma_core::llm::ModelStopReason;
+    use openma_core::testing::Script;
+    use openma_core::testing::ev_completed_with;
+    use openma_core::testing::ev_tool_use;
+    use openma_core::wire::ModelUsage;
+    for (reason, said) in [
+        (ModelStopReason::MaxTokens, "max_tokens"),
+        (
+            ModelStopReason::Other("model_context_window_exceeded".into()),
+            "model_context_window_exceeded",
+        ),
+    ] {
+        let cut = Script::Stream(vec![
+            ev_started(),
+            ev_text("Here is the start of"),
+            ev_tool_use("toolu_1", "bash", json!({"command": "rm -rf /workspace/x"})),
+            ev_completed_with(reason, ModelUsage::default()),
+        ]);
+        let session = test_session().with_script(cut).build().await;
+        session.send("write a long essay").await;
+        assert_eq!(session.run().await, StepOutcome::Idle);
+        session.check_invariants();
+        let shape = session.shape();
+        assert!(
+            shape.contains("agent.message \"Here is the start of\""),
+            "{shape}"
+        );
+        assert!(!shape.contains("agent.tool_use"), "{shape}");
+        assert!(shape.contains("session.error"), "{shape}");
+        assert!(
+            shape.ends_with("session.status_idle retries_exhausted"),
+            "{shape}"
+        );
+        assert!(!shape.contains("end_turn"), "{shape}");
+        let events = session.events();
+        let error = events
+            .iter()
+            .find(|e| e.event.type_name() == "session.error")
+            .unwrap();
+        let text = serde_json::to_string(&error.event).unwrap();
+        assert!(text.contains(said), "{text}");
+        assert!(text.contains("model_request_failed_error"), "{text}");
+        assert!(text.contains("\"exhausted\""), "{text}");
+        assert_eq!(session.tools().calls().len(), 0, "no tool ran");
+    }
+}
