@@ -237,6 +237,7 @@ impl Config {
         for name in [
             "MODEL_RETRY_BASE_MS",
             "MODEL_MAX_ATTEMPTS",
+            "SESSION_WATCHDOG_MS",
             "PLATFORM_ROOT_SECRET_PREVIOUS",
         ] {
             if let Some(value) = env_nonempty(name) {

@@ -5,6 +5,7 @@ mod environments;
 mod files;
 mod health;
 mod hostile_bodies;
+mod idle_sessions;
 mod injection;
 mod lifecycle;
 mod memory;

@@ -85,6 +85,20 @@ impl SessionState {
         }
     }
 
+    /// Whether the session has work in hand: a turn running or waiting to
+    /// retry, or inputs (messages, interrupts, confirmations) not yet
+    /// processed. A session without any is at rest until the client sends
+    /// something, and needs no timer.
+    #[must_use]
+    pub fn has_outstanding_work(&self) -> bool {
+        matches!(
+            self.status,
+            SessionStatus::Running | SessionStatus::Rescheduling
+        ) || !self.queued.is_empty()
+            || !self.unprocessed_interrupts.is_empty()
+            || !self.unprocessed_confirmations.is_empty()
+    }
+
     /// Folds a whole log.
     #[must_use]
     pub fn replay<'a>(

@@ -3,6 +3,11 @@
 //! the object is evicted or crashes mid-turn, and the timer for retry
 //! back-offs. Because every step is recorded before the next one starts, a
 //! resumed driver continues exactly where the log ends.
+//!
+//! The watchdog is armed only while the session has work in hand (a turn
+//! running or a retry scheduled) and removed when it comes to rest, so an
+//! idle session has no alarm: it is never woken, and the runtime can evict
+//! it.
 
 use std::rc::Rc;
 
@@ -14,7 +19,7 @@ use serde_json::json;
 use super::Inner;
 
 /// How long a turn may go without the driver checking in before the alarm
-/// resumes it.
+/// resumes it (the `SESSION_WATCHDOG_MS` variable overrides it).
 const WATCHDOG_MS: u64 = 30_000;
 
 /// How long a status must hold before the sessions index is told.
@@ -54,8 +59,10 @@ impl Inner {
             }
         };
         let session_id = harness.config().session_id.clone();
-        self.ensure_watchdog().await;
         loop {
+            if harness.state().has_outstanding_work() {
+                self.ensure_watchdog().await;
+            }
             self.dirty.set(false);
             let outcome = harness.step_with(&*self.hub).await;
             self.sync_index(harness.state().status);
@@ -67,11 +74,10 @@ impl Inner {
                         return;
                     }
                 }
-                // The watchdog stays armed: when it fires on an idle session
-                // it finds nothing to do, which costs less than disarming it
-                // (a storage write) after every turn.
+                // At rest: nothing is left for a watchdog to resume.
                 Ok(StepOutcome::Idle | StepOutcome::Terminated) => {
                     if !self.dirty.get() {
+                        self.disarm().await;
                         return;
                     }
                 }
@@ -138,9 +144,27 @@ impl Inner {
     /// new one only when the armed one is due too soon (or unknown).
     async fn ensure_watchdog(&self) {
         let now = now_ms();
+        let period = self.watchdog_ms();
         match self.armed_at.get() {
-            Some(at) if at > now + WATCHDOG_MS / 2 => {}
-            _ => self.arm(now + WATCHDOG_MS).await,
+            Some(at) if at > now + period / 2 => {}
+            _ => self.arm(now + period).await,
+        }
+    }
+
+    fn watchdog_ms(&self) -> u64 {
+        self.setting("SESSION_WATCHDOG_MS")
+            .filter(|ms| *ms > 0)
+            .unwrap_or(WATCHDOG_MS)
+    }
+
+    /// Removes the alarm this object armed, if any.
+    async fn disarm(&self) {
+        if self.armed_at.get().is_none() {
+            return;
+        }
+        match self.state.storage().delete_alarm().await {
+            Ok(()) => self.armed_at.set(None),
+            Err(e) => log_failure("delete_alarm", &e.to_string(), None),
         }
     }
 
@@ -158,8 +182,20 @@ impl Inner {
 /// (a long model call), push the watchdog further out.
 pub(crate) async fn on_alarm(inner: &Rc<Inner>) {
     inner.armed_at.set(None);
-    if inner.driving.get() {
-        inner.arm(now_ms() + WATCHDOG_MS).await;
+    let driving = inner.driving.get();
+    if openma_cloudflare::info_logs(&inner.env) {
+        worker::console_log!(
+            "{}",
+            json!({
+                "level": "info",
+                "event": "session_alarm",
+                "session_id": inner.record().ok().flatten().map(|r| r.id),
+                "driving": driving,
+            })
+        );
+    }
+    if driving {
+        inner.arm(now_ms() + inner.watchdog_ms()).await;
         return;
     }
     match inner.record() {

@@ -278,7 +278,7 @@ impl Inner {
     }
 
     /// A numeric variable, if set and valid.
-    fn setting(&self, name: &str) -> Option<u64> {
+    pub(crate) fn setting(&self, name: &str) -> Option<u64> {
         let value = self
             .env
             .var(name)
