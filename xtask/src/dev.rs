@@ -238,6 +238,9 @@ impl Config {
             "MODEL_RETRY_BASE_MS",
             "MODEL_MAX_ATTEMPTS",
             "SESSION_WATCHDOG_MS",
+            "MODEL_FIRST_BYTE_TIMEOUT_MS",
+            "MODEL_IDLE_TIMEOUT_MS",
+            "TOOL_CALL_TIMEOUT_MS",
             "PLATFORM_ROOT_SECRET_PREVIOUS",
         ] {
             if let Some(value) = env_nonempty(name) {

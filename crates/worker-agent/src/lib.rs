@@ -7,6 +7,7 @@
 
 mod clock;
 mod egress;
+mod interrupts;
 mod model;
 mod mounts;
 mod sandbox;

@@ -5,6 +5,9 @@ use std::cell::Cell;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use futures_util::future::Either;
+use futures_util::future::select;
+
 use openma_cloudflare::internal::SessionRecord;
 use openma_core::egress::EgressPolicy;
 use openma_core::egress::NetworkingPolicy;
@@ -24,12 +27,17 @@ use worker::SqlStorage;
 use worker::wasm_bindgen::JsValue;
 
 use crate::egress::SandboxSetup;
+use crate::interrupts::InterruptSignal;
 use crate::mounts::Mounts;
 use crate::sandbox::INTERNAL_HEADER;
 use crate::sandbox::INTERNAL_HOST;
 
 /// The sandbox object's answer when its server does not know the session.
 pub(crate) const NEEDS_SETUP: u16 = 409;
+
+/// How long one tool call may take in the sandbox: the longest bash timeout
+/// a call may ask for, and a minute for everything around it.
+pub(crate) const TOOL_CALL_MS: u64 = openma_core::sandbox::MAX_BASH_TIMEOUT_MS + 60_000;
 
 /// Runs tools in one session's sandbox.
 #[derive(Debug, Clone)]
@@ -43,12 +51,22 @@ pub(crate) struct SandboxTools {
     /// Uploaded files and memory stores, and the outputs directory.
     mounts: RefCell<Mounts>,
     set_up: Cell<bool>,
+    /// The longest one call may take.
+    deadline_ms: u64,
+    /// Ends a call in progress when an interrupt is recorded.
+    interrupts: InterruptSignal,
 }
 
 impl SandboxTools {
     /// The tools of the session `record` describes; `sql` is the session's
     /// storage, where what its mounts hold is kept.
-    pub(crate) fn new(env: Env, sql: SqlStorage, record: &SessionRecord) -> Self {
+    pub(crate) fn new(
+        env: Env,
+        sql: SqlStorage,
+        record: &SessionRecord,
+        deadline_ms: u64,
+        interrupts: InterruptSignal,
+    ) -> Self {
         let mcp_server_hosts = record
             .agent
             .mcp_servers
@@ -68,6 +86,8 @@ impl SandboxTools {
             session_id: record.id.clone(),
             egress,
             set_up: Cell::new(false),
+            deadline_ms,
+            interrupts,
         }
     }
 
@@ -175,7 +195,30 @@ impl SandboxTools {
 }
 
 impl ToolExecutor for SandboxTools {
+    /// Runs the call, within its deadline; an interrupt recorded meanwhile
+    /// ends the wait at once (the call itself stays idempotent by its id).
     async fn execute(&self, call: ToolCall) -> Result<ToolOutput, ToolExecError> {
+        let seen = self.interrupts.seen();
+        let work = std::pin::pin!(self.execute_unbounded(call));
+        let timer = std::pin::pin!(worker::Delay::from(std::time::Duration::from_millis(
+            self.deadline_ms
+        )));
+        let interrupted = std::pin::pin!(self.interrupts.after(seen));
+        match select(work, select(timer, interrupted)).await {
+            Either::Left((result, _)) => result,
+            Either::Right((Either::Left(_), _)) => Err(ToolExecError(format!(
+                "the sandbox did not answer the tool call within {} ms",
+                self.deadline_ms
+            ))),
+            Either::Right((Either::Right(_), _)) => Err(ToolExecError(
+                "the tool call was cut short by an interrupt".to_owned(),
+            )),
+        }
+    }
+}
+
+impl SandboxTools {
+    async fn execute_unbounded(&self, call: ToolCall) -> Result<ToolOutput, ToolExecError> {
         self.ensure_set_up().await?;
         let unavailable = |e: String| ToolExecError(format!("sandbox unavailable: {e}"));
         let params = ToolExecuteParams {

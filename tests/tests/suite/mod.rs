@@ -1,5 +1,6 @@
 mod agents;
 mod auth;
+mod deadlines;
 mod durability;
 mod environments;
 mod files;

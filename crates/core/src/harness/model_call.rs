@@ -151,11 +151,11 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
         observer: &O,
     ) -> Result<Streamed, HarnessError> {
         let mut previewed = HashSet::new();
+        let mut reply = Reply::default();
         let mut stream = match started {
             Ok(stream) => stream,
-            Err(error) => return Ok(Streamed::Failed(error)),
+            Err(error) => return self.failed_unless_interrupted(reply, error).await,
         };
-        let mut reply = Reply::default();
         loop {
             match stream.next().await {
                 None if reply.stop_reason().is_some() => return Ok(Streamed::Complete(reply)),
@@ -164,9 +164,9 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
                         ModelErrorKind::BrokenStream,
                         "the model stream ended before the response completed",
                     );
-                    return Ok(Streamed::Failed(error));
+                    return self.failed_unless_interrupted(reply, error).await;
                 }
-                Some(Err(error)) => return Ok(Streamed::Failed(error)),
+                Some(Err(error)) => return self.failed_unless_interrupted(reply, error).await,
                 Some(Ok(event)) => {
                     let piece = match &event {
                         ModelEvent::TextDelta { text } => Some(("agent.message", text.clone())),
@@ -189,6 +189,21 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
                     }
                 }
             }
+        }
+    }
+
+    // A call that failed because an interrupt cut it short (the adapter
+    // ends a call when one arrives) ends the turn as the interrupt says.
+    async fn failed_unless_interrupted(
+        &self,
+        reply: Reply,
+        error: ModelError,
+    ) -> Result<Streamed, HarnessError> {
+        self.refresh_if_behind().await?;
+        if self.state.borrow().unprocessed_interrupts.is_empty() {
+            Ok(Streamed::Failed(error))
+        } else {
+            Ok(Streamed::Interrupted(reply))
         }
     }
 

@@ -27,7 +27,18 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             name: record.name,
             input: record.input,
         };
-        let output = self.ports.tools.execute(call).await?;
+        let output = match self.ports.tools.execute(call).await {
+            Ok(output) => output,
+            Err(error) => {
+                // A call the executor cut short because an interrupt arrived:
+                // the next step ends the turn and closes the call.
+                self.refresh_if_behind().await?;
+                if self.state.borrow().unprocessed_interrupts.is_empty() {
+                    return Err(error.into());
+                }
+                return Ok(());
+            }
+        };
         let result = EventPayload::AgentToolResult(AgentToolResultEvent {
             tool_use_id: record.id,
             content: Some(output.content),

@@ -16,6 +16,7 @@ use openma_core::wire::EventListQuery;
 use openma_core::wire::EventPayload;
 use openma_core::wire::Session;
 use openma_core::wire::SessionEvent;
+use openma_core::wire::UserEventParams;
 use openma_core::wire::ValidationError;
 use openma_core::wire::event::SessionDeletedEvent;
 use openma_core::wire::object_type::SessionType;
@@ -339,11 +340,19 @@ pub(crate) async fn send_events(
         Ok(params) => params,
         Err(err) => return invalid(&err),
     };
+    let interrupting = params
+        .events
+        .iter()
+        .any(|e| matches!(e, UserEventParams::UserInterrupt(_)));
     let harness = inner.harness().await?;
     let echoed = match harness.submit(params.events).await {
         Ok(echoed) => echoed,
         Err(err) => return harness_error(err),
     };
+    if interrupting {
+        // A model or tool call in progress ends now, not at its next byte.
+        inner.interrupts.raise();
+    }
     inner.kick();
     openma_cloudflare::json(200, &json!({"data": echoed}))
 }

@@ -34,6 +34,8 @@ use self::hub::Hub;
 use self::store::DoEventStore;
 use self::store::HeadCache;
 use crate::clock::RuntimeClock;
+use crate::interrupts::InterruptSignal;
+use crate::model::Deadlines;
 use crate::model::FetchTransport;
 use crate::signals::Signals;
 use crate::tools::SandboxTools;
@@ -79,6 +81,9 @@ pub(crate) struct Inner {
     armed_at: Cell<Option<u64>>,
     /// The log's head, shared by the stores of every harness opened.
     head: HeadCache,
+    /// Raised when a `user.interrupt` is recorded: ends a waiting model or
+    /// tool call at once.
+    pub(crate) interrupts: InterruptSignal,
 }
 
 impl worker::DurableObject for SessionDO {
@@ -110,6 +115,7 @@ impl worker::DurableObject for SessionDO {
                 record_cache: RefCell::new(None),
                 armed_at: Cell::new(None),
                 head: HeadCache::default(),
+                interrupts: InterruptSignal::default(),
             }),
         }
     }
@@ -236,7 +242,7 @@ impl Inner {
         ));
         let ports = Ports {
             model: CodecModelClient::new(
-                FetchTransport,
+                FetchTransport::new(self.model_deadlines(), self.interrupts.clone()),
                 AnthropicCodec,
                 base_url,
                 openma_core::llm::anthropic::headers(&api_key),
@@ -249,7 +255,13 @@ impl Inner {
                 signals,
                 head: self.head.clone(),
             },
-            tools: SandboxTools::new(self.env.clone(), self.state.storage().sql(), &record),
+            tools: SandboxTools::new(
+                self.env.clone(),
+                self.state.storage().sql(),
+                &record,
+                self.tool_deadline_ms(),
+                self.interrupts.clone(),
+            ),
             clock: RuntimeClock,
         };
         let mut agent = record.agent.clone();
@@ -275,6 +287,25 @@ impl Inner {
         // Another request may have opened it while this one awaited.
         let mut slot = self.harness.borrow_mut();
         Ok(Rc::clone(slot.get_or_insert(opened)))
+    }
+
+    /// The model calls' deadlines: `MODEL_FIRST_BYTE_TIMEOUT_MS` and
+    /// `MODEL_IDLE_TIMEOUT_MS` override the defaults.
+    fn model_deadlines(&self) -> Deadlines {
+        let defaults = Deadlines::default();
+        let positive = |name| self.setting(name).filter(|ms| *ms > 0);
+        Deadlines {
+            first_byte_ms: positive("MODEL_FIRST_BYTE_TIMEOUT_MS")
+                .unwrap_or(defaults.first_byte_ms),
+            idle_ms: positive("MODEL_IDLE_TIMEOUT_MS").unwrap_or(defaults.idle_ms),
+        }
+    }
+
+    /// The longest a tool call may take in the sandbox (`TOOL_CALL_TIMEOUT_MS`).
+    fn tool_deadline_ms(&self) -> u64 {
+        self.setting("TOOL_CALL_TIMEOUT_MS")
+            .filter(|ms| *ms > 0)
+            .unwrap_or(crate::tools::TOOL_CALL_MS)
     }
 
     /// A numeric variable, if set and valid.
