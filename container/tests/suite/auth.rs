@@ -72,8 +72,11 @@ async fn a_sessions_token_opens_that_session_only() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"]["type"], "authentication_error");
     assert!(!sb.workspace("b").exists());
-    sb.setup("b", json!({"egress": {"networking": {"type": "limited", "allowed_hosts": []}}}))
-        .await;
+    sb.setup(
+        "b",
+        json!({"egress": {"networking": {"type": "limited", "allowed_hosts": []}}}),
+    )
+    .await;
     let (status, _) = sb
         .call("PUT", "/v1/sessions/b", Some(&a), Some(json!({})))
         .await;
@@ -82,9 +85,21 @@ async fn a_sessions_token_opens_that_session_only() {
         ("POST", "/v1/tools/execute", Some(exec("b"))),
         ("DELETE", "/v1/sessions/b", None),
         ("GET", "/v1/sessions/b/files?root=/workspace", None),
-        ("GET", "/v1/sessions/b/files/content?path=/workspace/x", None),
-        ("POST", "/v1/sessions/b/tree", Some(json!({"root": "/mnt/memory/x", "files": []}))),
-        ("PUT", "/v1/sessions/b/files?path=/workspace/x", Some(json!("x"))),
+        (
+            "GET",
+            "/v1/sessions/b/files/content?path=/workspace/x",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/sessions/b/tree",
+            Some(json!({"root": "/mnt/memory/x", "files": []})),
+        ),
+        (
+            "PUT",
+            "/v1/sessions/b/files?path=/workspace/x",
+            Some(json!("x")),
+        ),
     ] {
         let (status, body) = sb.call(method, path, Some(&a), body).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");

@@ -283,7 +283,10 @@ async fn an_allowed_host_is_refused_on_a_port_its_entry_does_not_name() {
         .bash("s1", &format!("curl -sS -p http://127.0.0.1:{}/", up.port))
         .await;
     let text = err_text(&tunnel);
-    assert!(text.contains("CONNECT tunnel failed, response 403"), "{text}");
+    assert!(
+        text.contains("CONNECT tunnel failed, response 403"),
+        "{text}"
+    );
     assert!(up.requests().is_empty());
 }
 
@@ -344,7 +347,10 @@ async fn a_redirect_is_returned_to_the_client_and_each_hop_is_checked_again() {
             }),
         )
         .await;
-    let ph = setup["placeholders"]["API_KEY"].as_str().unwrap().to_owned();
+    let ph = setup["placeholders"]["API_KEY"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Without following, the client sees the 3xx itself.
     let out = sb
         .bash(
@@ -469,7 +475,10 @@ async fn with_a_forward_url_plain_http_goes_to_the_platform_with_its_target() {
         "{request}"
     );
     assert!(
-        request.contains(&format!("\r\nx-oma-sandbox-token: {}\r\n", session_token("s1"))),
+        request.contains(&format!(
+            "\r\nx-oma-sandbox-token: {}\r\n",
+            session_token("s1")
+        )),
         "{request}"
     );
     assert!(
