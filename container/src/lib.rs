@@ -5,8 +5,9 @@
 //!   `glob`, `grep` confined to the session's `/workspace` ([`workspace`]).
 //! - At most one execution per tool-use id, durable across restarts ([`idempotency`]).
 //! - Uploaded files and memory stores placed at their mounts, and what the
-//!   agent writes under them listed and read back for the platform ([`files`]).
-//! - A shared bearer token on every call but `GET /health` ([`auth`]).
+//!   agent writes under them listed and read back for the platform ([`files`]),
+//!   never following a link the agent swaps in ([`safe_fs`]).
+//! - A per-session bearer token on every call but `GET /health` ([`auth`]).
 //! - An egress proxy that enforces the environment's networking policy and
 //!   substitutes vault secret placeholders ([`egress`]).
 //!
@@ -21,6 +22,7 @@ pub mod error;
 pub mod files;
 pub mod idempotency;
 pub mod log;
+pub mod safe_fs;
 pub mod server;
 pub mod session;
 pub mod tools;

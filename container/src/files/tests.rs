@@ -1,7 +1,7 @@
 use openma_core::sandbox::TreeFile;
 
 use super::*;
-use crate::workspace::Mount;
+use crate::workspace::{Access, Mount};
 
 fn ws(dir: &Path) -> Workspace {
     let base = Workspace::new(
@@ -139,5 +139,122 @@ fn fingerprints_change_with_any_write_and_only_then() {
             .unwrap()
             .files
             .is_empty()
+    );
+}
+
+#[test]
+fn links_under_a_mount_are_refused_or_left_out_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = ws(dir.path());
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("secret"), "secret").unwrap();
+    let w = dir.path().join("w");
+    std::fs::write(w.join("a.txt"), "mine").unwrap();
+    std::os::unix::fs::symlink(outside.join("secret"), w.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(&outside, w.join("dir-link")).unwrap();
+    std::os::unix::fs::symlink(w.join("a.txt"), w.join("inner")).unwrap();
+    nix::unistd::mkfifo(
+        &w.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+
+    let listing = list(&ws, "/workspace", true).unwrap();
+    let paths: Vec<&str> = listing.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["/workspace/a.txt"]);
+    assert_eq!(read(&ws, "/workspace/a.txt").unwrap(), b"mine");
+    for linked in [
+        "/workspace/link.txt",
+        "/workspace/dir-link/secret",
+        "/workspace/inner",
+    ] {
+        assert!(
+            matches!(read(&ws, linked), Err(PathError::Outside { .. })),
+            "{linked}"
+        );
+        assert!(
+            matches!(list(&ws, linked, true), Err(PathError::Outside { .. })),
+            "{linked}"
+        );
+        assert_eq!(fingerprint(&ws, linked), "absent", "{linked}");
+    }
+    // A FIFO is neither read (without blocking) nor listed.
+    assert!(matches!(
+        read(&ws, "/workspace/fifo"),
+        Err(PathError::Io { .. })
+    ));
+    for written in ["/workspace/link.txt", "/workspace/dir-link/new"] {
+        assert!(
+            matches!(place(&ws, written, b"x"), Err(PathError::Outside { .. })),
+            "{written}"
+        );
+    }
+    let tree = TreeParams {
+        root: "/workspace/dir-link".into(),
+        files: vec![TreeFile {
+            path: "/workspace/dir-link/x".into(),
+            content: "x".into(),
+        }],
+    };
+    assert!(matches!(
+        replace_tree(&ws, &tree),
+        Err(PathError::Outside { .. })
+    ));
+    let left: Vec<_> = std::fs::read_dir(&outside).unwrap().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("secret")).unwrap(),
+        "secret"
+    );
+}
+
+#[test]
+fn a_mount_parent_swapped_for_a_link_after_set_up_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = ws(dir.path());
+    place(&ws, "/mnt/session/uploads/file_1", b"upload").unwrap();
+    place(&ws, "/mnt/memory/notes/a.md", b"note").unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    // The upload's directory and the store, swapped for links out.
+    for swapped in ["up", "mem"] {
+        let path = dir.path().join(swapped);
+        std::fs::rename(&path, dir.path().join(format!("{swapped}.old"))).unwrap();
+        std::os::unix::fs::symlink(&outside, &path).unwrap();
+    }
+    std::fs::write(outside.join("a.md"), "outside").unwrap();
+    assert!(matches!(
+        place(&ws, "/mnt/session/uploads/file_1", b"again"),
+        Err(PathError::Outside { .. })
+    ));
+    assert!(matches!(
+        read(&ws, "/mnt/memory/notes/a.md"),
+        Err(PathError::Outside { .. })
+    ));
+    assert!(matches!(
+        list(&ws, "/mnt/memory/notes", true),
+        Err(PathError::Outside { .. })
+    ));
+    let tree = TreeParams {
+        root: "/mnt/memory/notes".into(),
+        files: vec![TreeFile {
+            path: "/mnt/memory/notes/b.md".into(),
+            content: "tenant".into(),
+        }],
+    };
+    assert!(matches!(
+        replace_tree(&ws, &tree),
+        Err(PathError::Outside { .. })
+    ));
+    let mut left: Vec<String> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["a.md"]);
+    assert_eq!(
+        std::fs::read_to_string(outside.join("a.md")).unwrap(),
+        "outside"
     );
 }

@@ -9,3 +9,4 @@ mod idempotency;
 mod isolation;
 mod real_port;
 mod sessions;
+mod symlinks;
