@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::confine::Confine;
+
 /// Sizes and times the server enforces.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -45,6 +47,11 @@ pub struct Config {
     /// proxy (`--isolate-network`, `OMA_SANDBOX_ISOLATE_NETWORK=1`); needs root,
     /// `unshare` and `ip`, and is skipped with a warning when unavailable.
     pub isolate_network: bool,
+    /// How each session's shell is confined on a shared host (`--confine
+    /// bwrap|none`, `OMA_SANDBOX_CONFINE`; default `none`). `bwrap` runs it
+    /// inside bubblewrap with the container's layout, and refuses to start
+    /// where that cannot be done.
+    pub confine: Confine,
     /// The binary that serves as the namespace shim; this executable by default.
     pub shim_exe: Option<PathBuf>,
     /// The token required on every call but `/health` (`--token`,
@@ -83,10 +90,10 @@ pub enum ConfigError {
 
 /// Command-line help.
 pub const USAGE: &str = "usage: openma-sandbox [--listen ADDR] [--proxy-listen ADDR] --state-dir DIR [--workspace DIR] --token TOKEN
-  [--sandbox-user UID:GID] [--isolate-network] [--default-timeout-ms N] [--max-output-bytes N]
+  [--sandbox-user UID:GID] [--isolate-network] [--confine bwrap|none] [--default-timeout-ms N] [--max-output-bytes N]
   [--egress-forward http://HOST:PORT/PATH]
 env fallbacks: OMA_SANDBOX_LISTEN, OMA_SANDBOX_PROXY_LISTEN, OMA_STATE_DIR, OMA_SANDBOX_WORKSPACE, OMA_SANDBOX_TOKEN, OMA_SANDBOX_USER, OMA_SANDBOX_ISOLATE_NETWORK,
-OMA_SANDBOX_EGRESS_FORWARD
+OMA_SANDBOX_CONFINE, OMA_SANDBOX_EGRESS_FORWARD
 (prefer OMA_SANDBOX_TOKEN to --token: command lines are visible to other processes)";
 
 impl Config {
@@ -113,6 +120,7 @@ impl Config {
         let mut token = env("OMA_SANDBOX_TOKEN");
         let mut sandbox_user = env("OMA_SANDBOX_USER");
         let mut egress_forward = env("OMA_SANDBOX_EGRESS_FORWARD");
+        let mut confine = env("OMA_SANDBOX_CONFINE");
         let mut isolate_network =
             env("OMA_SANDBOX_ISOLATE_NETWORK").is_some_and(|v| v == "1" || v == "true");
         let mut limits = Limits::default();
@@ -136,6 +144,7 @@ impl Config {
                 "--token" => token = Some(value),
                 "--sandbox-user" => sandbox_user = Some(value),
                 "--egress-forward" => egress_forward = Some(value),
+                "--confine" => confine = Some(value),
                 "--default-timeout-ms" => {
                     limits.default_timeout_ms = number("--default-timeout-ms", &value)?
                 }
@@ -161,6 +170,13 @@ impl Config {
                 .map(|u| user(&u))
                 .transpose()?,
             isolate_network,
+            confine: match confine.filter(|c| !c.is_empty()) {
+                None => Confine::None,
+                Some(value) => Confine::parse(&value).ok_or(ConfigError::Invalid {
+                    flag: "--confine",
+                    value,
+                })?,
+            },
             shim_exe: None,
             token,
             egress_forward: egress_forward
@@ -189,6 +205,7 @@ impl Config {
             workspace: None,
             sandbox_user: None,
             isolate_network: false,
+            confine: Confine::None,
             shim_exe: None,
             token: token.into(),
             egress_forward: None,

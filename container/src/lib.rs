@@ -3,6 +3,8 @@
 //!
 //! - `bash` on a persistent shell per session; `read`, `write`, `edit`,
 //!   `glob`, `grep` confined to the session's `/workspace` ([`workspace`]).
+//! - On a shared host, each shell inside bubblewrap with the container's
+//!   layout and no other way out than the egress proxy ([`confine`]).
 //! - At most one execution per tool-use id, durable across restarts ([`idempotency`]).
 //! - Uploaded files and memory stores placed at their mounts, and what the
 //!   agent writes under them listed and read back for the platform ([`files`]),
@@ -17,6 +19,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod confine;
 pub mod egress;
 pub mod error;
 pub mod files;

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{AppState, app};
 use crate::config::Config;
+use crate::confine::{Bwrap, Confine, Isolation};
 use crate::egress::netns::{self, Netns};
 use crate::egress::proxy;
 use crate::log::Logger;
@@ -67,8 +68,12 @@ pub async fn start(config: Config, logger: Logger) -> std::io::Result<RunningSer
     } else {
         proxy_addr
     };
-    let (netns, unix_listener) = isolation(&config, advertised.port(), &logger).await?;
-    let sessions = Arc::new(Sessions::new(Arc::clone(&config), Some(advertised), netns));
+    let (isolation, unix_listener) = isolation(&config, advertised.port(), &logger).await?;
+    let sessions = Arc::new(Sessions::new(
+        Arc::clone(&config),
+        Some(advertised),
+        isolation,
+    ));
     let state = AppState {
         config: Arc::clone(&config),
         sessions: Arc::clone(&sessions),
@@ -106,32 +111,52 @@ pub async fn start(config: Config, logger: Logger) -> std::io::Result<RunningSer
     })
 }
 
-/// Sets up network namespaces when asked for and possible: the proxy also
-/// listens on a Unix socket that the in-namespace shim relays to.
+/// Sets up the shells' isolation: bubblewrap when asked for (the server
+/// refuses to start without it), else network namespaces when asked for and
+/// possible. Either way the proxy also listens on a Unix socket that the
+/// shim inside relays to.
 async fn isolation(
     config: &Config,
     port: u16,
     logger: &Logger,
-) -> std::io::Result<(Option<Netns>, Option<UnixListener>)> {
+) -> std::io::Result<(Isolation, Option<UnixListener>)> {
+    let socket = config.state_dir.join("proxy.sock");
+    if config.confine == Confine::Bwrap {
+        let bwrap = Bwrap::prepare(config, socket.clone(), port)
+            .await
+            .map_err(std::io::Error::other)?;
+        let listener = unix_listener(&socket)?;
+        logger.info(
+            "confinement",
+            json!({"confine": "bwrap", "network_isolation": true}),
+        );
+        return Ok((Isolation::Bwrap(bwrap), Some(listener)));
+    }
     if !config.isolate_network {
-        return Ok((None, None));
+        return Ok((Isolation::None, None));
     }
     if !netns::available().await {
         logger.warn(
             "network_isolation_unavailable",
             json!({"reason": "cannot create a network namespace (needs root, unshare and ip)"}),
         );
-        return Ok((None, None));
+        return Ok((Isolation::None, None));
     }
-    let socket = config.state_dir.join("proxy.sock");
-    let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket)?;
+    let listener = unix_listener(&socket)?;
     let exe = match &config.shim_exe {
         Some(exe) => exe.clone(),
         None => std::env::current_exe()?,
     };
     logger.info("network_isolation", json!({"enabled": true}));
-    Ok((Some(Netns { exe, socket, port }), Some(listener)))
+    Ok((
+        Isolation::Netns(Netns { exe, socket, port }),
+        Some(listener),
+    ))
+}
+
+fn unix_listener(socket: &std::path::Path) -> std::io::Result<UnixListener> {
+    let _ = std::fs::remove_file(socket);
+    UnixListener::bind(socket)
 }
 
 /// Makes this process non-dumpable, so sandboxed processes running as the same

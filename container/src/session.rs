@@ -13,7 +13,7 @@ use openma_core::sandbox::{
 };
 
 use crate::config::Config;
-use crate::egress::netns::Netns;
+use crate::confine::{self, Isolation, SANDBOX_PATH};
 use crate::idempotency::Journal;
 use crate::tools::bash::{self, GroupHandle, Shell, ShellSpec};
 use crate::workspace::{Mount, Workspace};
@@ -74,6 +74,11 @@ pub struct Session {
     base: Workspace,
     /// Where mounts other than the fixed ones go (`None`: at their own path).
     mount_base: Option<PathBuf>,
+    /// The fixed mounts as given, which a confined shell binds.
+    fixed_mounts: Vec<Mount>,
+    /// The platform's mounts of the latest set-up, which a confined shell
+    /// binds after the fixed ones.
+    mounts: RwLock<Vec<Mount>>,
     /// At-most-once record of tool calls; outlives teardown, so a call still
     /// running when its session is torn down and set up again is still known.
     pub journal: Arc<Journal>,
@@ -81,7 +86,7 @@ pub struct Session {
     pub proxy_token: String,
     proxy_addr: Option<SocketAddr>,
     user: Option<(u32, u32)>,
-    netns: Option<Netns>,
+    isolation: Isolation,
     group: GroupHandle,
     shell: tokio::sync::Mutex<Option<Shell>>,
     egress: RwLock<SessionEgress>,
@@ -101,6 +106,7 @@ impl Session {
     fn apply_mounts(&self, mounts: &[MountParams]) -> Result<Vec<MountStatus>, SessionError> {
         let mut statuses = Vec::with_capacity(mounts.len());
         let mut ws = self.base.clone();
+        let mut binds = Vec::with_capacity(mounts.len());
         for m in mounts {
             validate_mount_path(&m.path)
                 .map_err(|e| SessionError::Invalid(format!("mount `{}` {e}", m.path)))?;
@@ -112,12 +118,14 @@ impl Session {
                 MountKind::Directory => !real_root.is_dir(),
                 MountKind::File => !real_root.is_file(),
             };
-            ws = ws.with_mount(Mount {
+            let mount = Mount {
                 virtual_root: PathBuf::from(&m.path),
                 real_root,
                 read_only: m.read_only,
                 file: m.kind == MountKind::File,
-            })?;
+            };
+            ws = ws.with_mount(mount.clone())?;
+            binds.push(mount);
             statuses.push(MountStatus {
                 path: m.path.clone(),
                 created,
@@ -127,6 +135,10 @@ impl Session {
             .workspace
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = ws;
+        *self
+            .mounts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = binds;
         Ok(statuses)
     }
 
@@ -154,11 +166,18 @@ impl Session {
         let egress = self.egress();
         let root = self.workspace().root().to_path_buf();
         let mut env = BTreeMap::new();
-        let path = std::env::var("PATH").unwrap_or_else(|_| {
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
-        });
+        // A confined shell sees the container's layout, not the host's.
+        let confined = matches!(self.isolation, Isolation::Bwrap(_));
+        let (path, home) = if confined {
+            (SANDBOX_PATH.to_owned(), WORKSPACE_DIR.to_owned())
+        } else {
+            (
+                std::env::var("PATH").unwrap_or_else(|_| SANDBOX_PATH.to_owned()),
+                root.to_string_lossy().into_owned(),
+            )
+        };
         env.insert("PATH".to_owned(), path);
-        env.insert("HOME".to_owned(), root.to_string_lossy().into_owned());
+        env.insert("HOME".to_owned(), home);
         env.insert("LANG".to_owned(), "C.UTF-8".to_owned());
         env.insert("TERM".to_owned(), "dumb".to_owned());
         env.insert("PAGER".to_owned(), "cat".to_owned());
@@ -194,11 +213,21 @@ impl Session {
             env.insert("no_proxy".to_owned(), String::new());
             env.insert("NO_PROXY".to_owned(), String::new());
         }
+        let binds = if confined {
+            let mounts = self
+                .mounts
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            confine::binds(self.fixed_mounts.iter().chain(mounts.iter()))
+        } else {
+            Vec::new()
+        };
         ShellSpec {
             cwd: root,
             env,
             user: self.user,
-            netns: self.netns.clone(),
+            isolation: self.isolation.clone(),
+            binds,
             group: self.group.clone(),
         }
     }
@@ -209,18 +238,19 @@ impl Session {
 pub struct Sessions {
     config: Arc<Config>,
     proxy_addr: Option<SocketAddr>,
-    netns: Option<Netns>,
+    isolation: Isolation,
     map: Mutex<HashMap<String, Arc<Session>>>,
     journals: Mutex<HashMap<String, Arc<Journal>>>,
 }
 
 impl Sessions {
-    /// An empty registry; `proxy_addr` is the egress proxy processes are pointed at.
-    pub fn new(config: Arc<Config>, proxy_addr: Option<SocketAddr>, netns: Option<Netns>) -> Self {
+    /// An empty registry; `proxy_addr` is the egress proxy processes are
+    /// pointed at, `isolation` how their shells are kept apart from the host.
+    pub fn new(config: Arc<Config>, proxy_addr: Option<SocketAddr>, isolation: Isolation) -> Self {
         Self {
             config,
             proxy_addr,
-            netns,
+            isolation,
             map: Mutex::new(HashMap::new()),
             journals: Mutex::new(HashMap::new()),
         }
@@ -353,17 +383,20 @@ impl Sessions {
                 mount(MEMORY_DIR, session_dir.join("memory"), false),
             ],
         };
+        let fixed_mounts = mounts.clone();
         let base = Workspace::new(mounts, self.config.sandbox_user)?;
         let session = Arc::new(Session {
             id: id.to_owned(),
             workspace: RwLock::new(base.clone()),
             base,
             mount_base,
+            fixed_mounts,
+            mounts: RwLock::new(Vec::new()),
             journal: self.journal(id, &session_dir)?,
             proxy_token: crate::random_hex(16)?,
             proxy_addr: self.proxy_addr,
             user: self.config.sandbox_user,
-            netns: self.netns.clone(),
+            isolation: self.isolation.clone(),
             group: GroupHandle::default(),
             shell: tokio::sync::Mutex::new(None),
             egress: RwLock::new(SessionEgress::default()),

@@ -2,6 +2,7 @@
 
 use std::io::BufRead;
 use std::io::BufReader;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Child;
 use std::process::ChildStdin;
@@ -66,6 +67,11 @@ impl PlatformBuilder {
                 (Some(temp), dir)
             }
         };
+        // A root platform runs the agent's tools as an unprivileged sandbox
+        // user, whose file tools must reach the session directories inside.
+        std::fs::create_dir_all(&state_dir).context("creating the state directory")?;
+        std::fs::set_permissions(&state_dir, std::fs::Permissions::from_mode(0o755))
+            .context("opening the state directory to the sandbox user")?;
         let port = free_port()?;
         let api_key = match &self.api_key {
             Some(key) => key.clone(),
@@ -244,7 +250,23 @@ fn xtask_bin() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A free port for the platform's API, below the kernel's ephemeral range
+/// (as `cargo xtask dev` chooses its own): a port the kernel hands to another
+/// platform's runtime meanwhile can never be this one.
 fn free_port() -> Result<u16> {
+    const LOWEST: u16 = 20_000;
+    let floor: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    let ceiling = floor.max(LOWEST + 1000);
+    for pair in random_hex(128)?.as_bytes().chunks_exact(4) {
+        let n = u16::from_str_radix(std::str::from_utf8(pair)?, 16)?;
+        let port = LOWEST + n % (ceiling - LOWEST);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }

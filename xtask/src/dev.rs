@@ -32,6 +32,9 @@ use crate::wrangler;
 const DEFAULT_PORT: u16 = 8787;
 const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// The unprivileged user (`nobody:nogroup`) a root sandbox server runs the
+/// agent's tools as.
+const SANDBOX_USER: &str = "65534:65534";
 
 /// How `dev` was invoked.
 #[derive(Debug)]
@@ -62,6 +65,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     } else {
         setup::installed()?
     };
+    let confinement = sandbox_confinement()?;
     let sandbox_bin = if options.build {
         build::sandbox_server()?
     } else {
@@ -100,8 +104,13 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         std::process::Command::new(&sandbox_bin)
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", config.sandbox_port))
+            // Below the kernel's ephemeral range, like every port chosen
+            // here: the local runtime's own sockets can never take it.
+            .arg("--proxy-listen")
+            .arg(format!("127.0.0.1:{}", proc::free_port()?))
             .arg("--state-dir")
             .arg(config.state_dir.join("sandbox"))
+            .args(&confinement)
             .env("OMA_SANDBOX_TOKEN", &sandbox_token)
             // Plain-HTTP egress goes through the platform, which adds the
             // vault secrets: the sandbox server never holds one.
@@ -117,7 +126,11 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         config.sandbox_port,
         Duration::from_secs(30),
     )
-    .context("the sandbox server did not become healthy")?;
+    .context(if confinement.contains(&"bwrap") {
+        "the sandbox server did not become healthy (when it cannot confine shells on this machine, its message above says why; OMA_SANDBOX_UNCONFINED=1 runs tools unconfined instead)"
+    } else {
+        "the sandbox server did not become healthy"
+    })?;
 
     let mut dev = wrangler::offline(&tools);
     dev.arg("dev");
@@ -289,6 +302,30 @@ impl Config {
             .env("WRANGLER_LOG_PATH", self.state_dir.join("logs"))
             .env("WRANGLER_CACHE_DIR", self.state_dir.join("cache"));
     }
+}
+
+/// How the sandbox server confines each session's shell: inside bubblewrap,
+/// with the container's layout and the egress proxy as the only way out (as
+/// an unprivileged user when this runs as root), unless the operator opts out
+/// with `OMA_SANDBOX_UNCONFINED=1`. Fails when bubblewrap is missing.
+fn sandbox_confinement() -> Result<Vec<&'static str>> {
+    if env_nonempty("OMA_SANDBOX_UNCONFINED").as_deref() == Some("1") {
+        eprintln!(
+            "xtask: OMA_SANDBOX_UNCONFINED=1: the agent's shell runs unconfined, as you: it can read this machine's files (.dev.vars, the local database, every session's workspace) and reach the network around the egress proxy"
+        );
+        return Ok(vec!["--confine", "none"]);
+    }
+    if setup::bubblewrap().is_none() {
+        bail!(
+            "bubblewrap is missing: the local sandbox confines each session's shell with it. Install it (`{}`; `cargo xtask setup` does it when run as root), or set OMA_SANDBOX_UNCONFINED=1 to run tools unconfined, with access to this machine's files and network",
+            setup::BUBBLEWRAP_INSTALL
+        );
+    }
+    let mut args = vec!["--confine", "bwrap"];
+    if setup::running_as_root() {
+        args.extend(["--sandbox-user", SANDBOX_USER]);
+    }
+    Ok(args)
 }
 
 fn env_nonempty(name: &str) -> Option<String> {

@@ -49,10 +49,34 @@ pub(crate) fn describe(cmd: &Command) -> String {
     parts.join(" ")
 }
 
-/// A free TCP port on the loopback interface.
+/// A free TCP port on the loopback interface, below the kernel's ephemeral
+/// range. The local runtime binds its own sockets on ports the kernel hands
+/// out (and checks them free in ways that miss a port bound on 127.0.0.1
+/// only), so a port of ours from that range could be handed to it again
+/// while we hold it; one below it never is.
 pub(crate) fn free_port() -> Result<u16> {
+    const LOWEST: u16 = 20_000;
+    let ceiling = ephemeral_floor().max(LOWEST + 1000);
+    let mut random = [0u8; 2 * 64];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
+        .context("reading /dev/urandom")?;
+    for pair in random.chunks_exact(2) {
+        let port = LOWEST + u16::from_le_bytes([pair[0], pair[1]]) % (ceiling - LOWEST);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// The first port of the kernel's ephemeral range.
+fn ephemeral_floor() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// A child process that leads its own process group. Dropping it stops the

@@ -1,6 +1,9 @@
 //! Installs what the build needs, idempotently: the wasm target, worker-build,
 //! wasm-bindgen-cli (pinned to the library version in Cargo.lock) and the npm
-//! packages (wrangler, binaryen) from the committed lock file.
+//! packages (wrangler, binaryen) from the committed lock file; and Debian's
+//! bubblewrap, which confines the local sandbox's shells, and jq, which the
+//! end-to-end suite uses (from apt when run as root, else named with their
+//! install command).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -53,6 +56,7 @@ pub(crate) fn ensure() -> Result<Tools> {
         ],
     )?;
     ensure_npm_packages()?;
+    ensure_debian_tools()?;
     let bin = paths::root().join("node_modules/.bin");
     Ok(Tools {
         worker_build,
@@ -136,6 +140,85 @@ fn ensure_npm_packages() -> Result<()> {
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&root),
     )
+}
+
+/// How to install bubblewrap, for messages.
+pub(crate) const BUBBLEWRAP_INSTALL: &str = "sudo apt-get install bubblewrap";
+
+/// Debian's tools the local platform and its tests use: `(program, package,
+/// what for)`.
+const DEBIAN_TOOLS: [(&str, &str, &str); 2] = [
+    (
+        "bwrap",
+        "bubblewrap",
+        "the local sandbox needs it to confine shells",
+    ),
+    (
+        "jq",
+        "jq",
+        "the end-to-end suite runs the self-hosting guide's smoke test, which uses it, as printed",
+    ),
+];
+
+/// `program` on `PATH`, if installed.
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The `bwrap` executable on `PATH`, if bubblewrap is installed.
+pub(crate) fn bubblewrap() -> Option<PathBuf> {
+    on_path("bwrap")
+}
+
+/// Whether this process runs as root.
+pub(crate) fn running_as_root() -> bool {
+    proc::output(Command::new("id").arg("-u")).as_deref() == Some("0")
+}
+
+/// Installs the missing [`DEBIAN_TOOLS`] with apt-get when this runs as root
+/// (a fresh CI machine); otherwise says how to install them. The local
+/// platform refuses to run tools without bubblewrap (`cargo xtask dev` says
+/// so), but building and deploying need neither.
+fn ensure_debian_tools() -> Result<()> {
+    let missing: Vec<(&str, &str, &str)> = DEBIAN_TOOLS
+        .into_iter()
+        .filter(|(program, _, _)| on_path(program).is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing.iter().map(|(_, package, _)| *package).collect();
+    if !running_as_root() || proc::output(Command::new("apt-get").arg("--version")).is_none() {
+        for (program, package, why) in &missing {
+            eprintln!("xtask: {program} is missing; {why}: `sudo apt-get install {package}`");
+        }
+        return Ok(());
+    }
+    eprintln!("xtask: installing {} (apt-get)", packages.join(", "));
+    let install = || {
+        proc::run(
+            Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends"])
+                .args(&packages)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    // A fresh machine's package lists may be missing or stale.
+    if install().is_err() {
+        proc::run(
+            Command::new("apt-get")
+                .arg("update")
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+        install()?;
+    }
+    if let Some((program, package, _)) = missing.iter().find(|(p, _, _)| on_path(p).is_none()) {
+        bail!("{program} is still missing after `apt-get install {package}`");
+    }
+    Ok(())
 }
 
 fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {

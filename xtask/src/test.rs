@@ -62,7 +62,7 @@ pub(crate) fn run() -> Result<()> {
         // Tests that need root (network namespaces, dropping to the sandbox
         // user) are #[ignore]d, so that elsewhere they show as ignored rather
         // than passing vacuously; as root they run.
-        if running_as_root() {
+        if setup::running_as_root() {
             cmd.args(["--", "--include-ignored"]);
         }
         proc::run(&mut cmd)
@@ -70,10 +70,6 @@ pub(crate) fn run() -> Result<()> {
     step("deploy dry-runs", || deploy::check(&tools))?;
     eprintln!("xtask: all checks passed in {:.0?}", started.elapsed());
     Ok(())
-}
-
-fn running_as_root() -> bool {
-    proc::output(Command::new("id").arg("-u")).as_deref() == Some("0")
 }
 
 fn cargo() -> Command {

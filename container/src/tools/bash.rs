@@ -5,6 +5,11 @@
 //! and `eval`ed with stdin from `/dev/null`; a marker line carrying a
 //! per-shell nonce and the exit status ends its output. The shell leads its own process group, so a timeout kills
 //! the shell and everything it started; the next call starts a fresh shell.
+//!
+//! A confined shell ([`crate::confine`]) is bound to the session's mounts as
+//! they were when it started: when a set-up changes them (or the platform
+//! swaps a mounted tree for a new one), the next call starts a fresh shell
+//! with the new binds, as it does when the environment changes.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,19 +22,24 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use openma_core::sandbox::ToolResult;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+
+use crate::confine::{self, Bind, Isolation};
 
 /// How to start a session's shell.
 #[derive(Debug, Clone)]
 pub struct ShellSpec {
-    /// Starting directory (the real `/workspace`).
+    /// Starting directory (the real `/workspace`; a confined shell starts in
+    /// its own `/workspace`).
     pub cwd: PathBuf,
     /// The complete environment; nothing is inherited from the server.
     pub env: BTreeMap<String, String>,
     /// Run as this `(uid, gid)` instead of the server's user.
     pub user: Option<(u32, u32)>,
-    /// Run in an isolated network namespace.
-    pub netns: Option<crate::egress::netns::Netns>,
+    /// How the shell is kept apart from the host.
+    pub isolation: Isolation,
+    /// What a confined shell sees of the session (empty otherwise).
+    pub binds: Vec<Bind>,
     /// Where the running shell's process group is published.
     pub group: GroupHandle,
 }
@@ -63,6 +73,9 @@ pub struct Shell {
     child: Child,
     stdin: ChildStdin,
     stdout: ChildStdout,
+    /// What the shell's wrapper said before bash took over its stderr (why
+    /// a sandbox could not be built, say).
+    stderr: Option<ChildStderr>,
     pgid: Option<Pid>,
     group: GroupHandle,
     marker: String,
@@ -71,6 +84,11 @@ pub struct Shell {
     pending: Vec<u8>,
     /// The environment it was started with.
     env: BTreeMap<String, String>,
+    /// The binds it was started with.
+    binds: Vec<Bind>,
+    /// The session's mounts it could not be given, each with why; said in
+    /// the result of its first call.
+    unbound: Vec<String>,
 }
 
 /// How a command ended.
@@ -147,25 +165,38 @@ impl Shell {
     /// Starts bash in its own process group with exactly `spec.env`.
     pub async fn spawn(spec: &ShellSpec) -> std::io::Result<Self> {
         const BASH_ARGS: [&str; 3] = ["--noprofile", "--norc", "-s"];
-        let mut command = match &spec.netns {
-            Some(netns) => netns.command(spec.user, "bash", &BASH_ARGS),
-            None => {
+        let mut unbound = Vec::new();
+        let mut command = match &spec.isolation {
+            Isolation::None => {
                 let mut command = Command::new("bash");
-                command.args(BASH_ARGS);
+                command.args(BASH_ARGS).current_dir(&spec.cwd);
                 if let Some((uid, gid)) = spec.user {
                     command.uid(uid).gid(gid);
                 }
                 command
             }
+            Isolation::Netns(netns) => {
+                let mut command = netns.command(spec.user, "bash", &BASH_ARGS);
+                command.current_dir(&spec.cwd);
+                command
+            }
+            Isolation::Bwrap(bwrap) => {
+                let (binds, user) = (spec.binds.clone(), spec.user);
+                let (binds, refused) =
+                    tokio::task::spawn_blocking(move || confine::mount_points(&binds, user))
+                        .await
+                        .map_err(std::io::Error::other)?;
+                unbound = refused;
+                bwrap.command(&binds, spec.user, "bash", &BASH_ARGS)
+            }
         };
         let mut child = command
             .env_clear()
             .envs(&spec.env)
-            .current_dir(&spec.cwd)
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
         let pgid = child
@@ -175,20 +206,26 @@ impl Shell {
         let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(std::io::Error::other("bash started without pipes"));
         };
+        let stderr = child.stderr.take();
         spec.group.publish(pgid);
-        stdin.write_all(b"exec 2>&1\n").await?;
+        // A wrapper that failed has already closed the pipe; the first call
+        // then finds the shell gone and reports what the wrapper said.
+        let _ = stdin.write_all(b"exec 2>&1\n").await;
         let nonce = crate::random_hex(12)?;
         let marker = format!("__OMA_DONE_{nonce}__");
         Ok(Self {
             child,
             stdin,
             stdout,
+            stderr,
             pgid,
             group: spec.group.clone(),
             marker,
             nonce,
             pending: Vec::new(),
             env: spec.env.clone(),
+            binds: spec.binds.clone(),
+            unbound,
         })
     }
 
@@ -213,7 +250,7 @@ impl Shell {
             Ok(Some(rc)) => (Outcome::Finished(rc), out),
             Ok(None) => (Outcome::ShellExited(self.exit_status().await), out),
             Err(_) => {
-                self.kill();
+                self.terminate().await;
                 out.push(&std::mem::take(&mut self.pending));
                 (Outcome::TimedOut, out)
             }
@@ -259,6 +296,25 @@ impl Shell {
             .code()
     }
 
+    /// What the shell's wrapper wrote to stderr before it ended (bash's own
+    /// stderr goes to stdout), at most a few kilobytes.
+    async fn wrapper_errors(&mut self) -> String {
+        let Some(stderr) = self.stderr.take() else {
+            return String::new();
+        };
+        let mut said = Vec::new();
+        let mut limited = stderr.take(4096);
+        let _ = tokio::time::timeout(Duration::from_secs(1), limited.read_to_end(&mut said)).await;
+        String::from_utf8_lossy(&said).trim().to_owned()
+    }
+
+    /// Kills the shell and its whole process group, and waits (briefly) until
+    /// it is gone, so that nothing of it outlives the start of the next one.
+    pub async fn terminate(&mut self) {
+        self.kill();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
+    }
+
     /// Kills the shell and its whole process group.
     pub fn kill(&mut self) {
         if let Some(pgid) = self.pgid.take() {
@@ -287,7 +343,7 @@ pub async fn execute(
     if input.restart
         && let Some(mut old) = slot.take()
     {
-        old.kill();
+        old.terminate().await;
     }
     if input.command.as_deref().is_some_and(|c| c.contains('\0')) {
         return ToolResult::error("bash: field `command` must not contain NUL characters");
@@ -301,14 +357,21 @@ pub async fn execute(
             Err(e) => ToolResult::error(format!("cannot start bash: {e}")),
         };
     };
-    let mut preface = None;
-    if slot.as_ref().is_some_and(|shell| shell.env != spec.env) {
-        // The session's setup changed the environment since this shell started.
-        if let Some(mut stale) = slot.take() {
-            stale.kill();
+    // The session's set-up changed the environment or the mounts since this
+    // shell started.
+    let preface = match slot.as_ref() {
+        Some(shell) if shell.env != spec.env => {
+            Some("[the session environment changed, so this ran in a fresh shell in /workspace]")
         }
-        preface =
-            Some("[the session environment changed, so this ran in a fresh shell in /workspace]");
+        Some(shell) if shell.binds != spec.binds => {
+            Some("[the session's mounts changed, so this ran in a fresh shell in /workspace]")
+        }
+        _ => None,
+    };
+    if preface.is_some()
+        && let Some(mut stale) = slot.take()
+    {
+        stale.terminate().await;
     }
     let shell = match slot {
         Some(shell) => shell,
@@ -317,6 +380,12 @@ pub async fn execute(
             Err(e) => return ToolResult::error(format!("cannot start bash: {e}")),
         },
     };
+    if !shell.unbound.is_empty() {
+        notes.push(format!(
+            "[not available in this shell, because its mount point could not be made safely: {}]",
+            std::mem::take(&mut shell.unbound).join(", ")
+        ));
+    }
     let timeout_ms = input.timeout_ms.unwrap_or(default_timeout_ms);
     let (outcome, output) = shell
         .run(command, Duration::from_millis(timeout_ms), cap)
@@ -336,7 +405,13 @@ pub async fn execute(
             true
         }
         Outcome::ShellExited(code) => {
-            *slot = None;
+            let said = match slot.take() {
+                Some(mut shell) => shell.wrapper_errors().await,
+                None => String::new(),
+            };
+            if !said.is_empty() {
+                notes.push(said);
+            }
             let code = code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
             notes.push(format!("[the shell exited (status {code}); the next call starts a fresh shell in /workspace]"));
             true

@@ -28,9 +28,10 @@ async fn an_isolated_shell_reaches_the_network_only_through_the_proxy() {
         c.sandbox_user = Some((65534, 65534));
     })
     .await;
+    let allowed = format!("127.0.0.1:{}", up.port);
     sb.setup(
         "s1",
-        json!({"egress": {"networking": {"type": "limited", "allowed_hosts": ["127.0.0.1"]}}}),
+        json!({"egress": {"networking": {"type": "limited", "allowed_hosts": [allowed]}}}),
     )
     .await;
     let url = format!("http://127.0.0.1:{}/", up.port);

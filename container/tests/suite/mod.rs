@@ -2,6 +2,7 @@ mod auth;
 mod bad_input;
 mod bash;
 mod common;
+mod confined;
 mod confinement;
 mod egress;
 mod files;

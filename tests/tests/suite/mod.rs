@@ -1,5 +1,6 @@
 mod agents;
 mod auth;
+mod boundary;
 mod deadlines;
 mod durability;
 mod environments;
