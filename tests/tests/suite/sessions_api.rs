@@ -190,7 +190,6 @@ async fn create_session_validates_names_the_field_and_checks_references() {
             json!({"agent": {"type": "robot", "id": agent}, "environment_id": environment}),
             "agent.type",
         ),
-        (json!({"agent": agent}), "environment_id"),
         (
             json!({"agent": agent, "environment_id": 5}),
             "environment_id",
