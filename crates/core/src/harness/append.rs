@@ -157,14 +157,19 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
         self.append(drafts, mark).await.map(drop)
     }
 
-    pub(super) async fn start_turn(&self) -> Result<(), HarnessError> {
-        let mark = self
-            .state
+    /// The ids of the inputs waiting to be processed: what starting a turn
+    /// consumes, and what ending one dead flushes.
+    pub(super) fn queued_ids(&self) -> Vec<String> {
+        self.state
             .borrow()
             .queued
             .iter()
             .map(|q| q.id.clone())
-            .collect();
+            .collect()
+    }
+
+    pub(super) async fn start_turn(&self) -> Result<(), HarnessError> {
+        let mark = self.queued_ids();
         self.append(vec![Draft::done(running())], mark)
             .await
             .map(drop)

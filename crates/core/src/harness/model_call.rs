@@ -280,14 +280,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             ))));
             drafts.push(Draft::done(idle(StopReason::RetriesExhausted)));
             // The turn is dead: queued inputs are flushed with it.
-            let mark = self
-                .state
-                .borrow()
-                .queued
-                .iter()
-                .map(|q| q.id.clone())
-                .collect();
-            return self.append(drafts, mark).await.map(drop);
+            return self.append(drafts, self.queued_ids()).await.map(drop);
         }
         // With tool calls, or paused, the turn goes on: the next step runs
         // the calls or calls the model again.
@@ -340,13 +333,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             }
             RetryStatus::Exhausted => {
                 // The turn is dead: queued inputs are flushed with it.
-                mark = self
-                    .state
-                    .borrow()
-                    .queued
-                    .iter()
-                    .map(|q| q.id.clone())
-                    .collect();
+                mark = self.queued_ids();
                 drafts.push(Draft::done(idle(StopReason::RetriesExhausted)));
             }
             RetryStatus::Terminal => {
