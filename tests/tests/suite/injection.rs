@@ -20,31 +20,39 @@ use super::sessions::start;
 const SECRET: &str = "s3cr3t-value-7a1f9c2e";
 const MCP_TOKEN: &str = "mcp-bearer-token-93b1d0";
 
-/// A loopback HTTP server that records every request it receives.
-async fn upstream() -> (u16, Arc<Mutex<Vec<String>>>) {
+/// A loopback HTTP server that records every request it receives and
+/// answers `respond(request)`.
+async fn recording_server(
+    respond: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = Arc::clone(&seen);
+    let respond = Arc::new(respond);
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
             let record = Arc::clone(&record);
+            let respond = Arc::clone(&respond);
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 16 * 1024];
                 let n = conn.read(&mut buf).await.unwrap_or(0);
-                record
-                    .lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-                let _ = conn
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                    )
-                    .await;
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let answer = respond(&request);
+                record.lock().unwrap().push(request);
+                let _ = conn.write_all(answer.as_bytes()).await;
             });
         }
     });
     (port, seen)
+}
+
+/// A loopback HTTP server that records every request and answers `ok`.
+async fn upstream() -> (u16, Arc<Mutex<Vec<String>>>) {
+    recording_server(|_| {
+        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_owned()
+    })
+    .await
 }
 
 async fn session_with(api: &Api, networking: Value, vault_id: &str) -> String {
@@ -289,34 +297,19 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
 }
 
 /// A loopback server that answers every request with a redirect to
-/// `location` (307 for `/r307`, 302 otherwise) and records what it got.
+/// `location` (307 for `POST /r307`, 302 otherwise) and records what it got.
 async fn redirector(location: String) -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let record = Arc::clone(&record);
-            let location = location.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 16 * 1024];
-                let n = conn.read(&mut buf).await.unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let status = if request.starts_with("POST /r307 ") {
-                    "307 Temporary Redirect"
-                } else {
-                    "302 Found"
-                };
-                record.lock().unwrap().push(request);
-                let answer = format!(
-                    "HTTP/1.1 {status}\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                );
-                let _ = conn.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    (port, seen)
+    recording_server(move |request| {
+        let status = if request.starts_with("POST /r307 ") {
+            "307 Temporary Redirect"
+        } else {
+            "302 Found"
+        };
+        format!(
+            "HTTP/1.1 {status}\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
