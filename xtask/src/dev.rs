@@ -254,6 +254,8 @@ impl Config {
             "MODEL_FIRST_BYTE_TIMEOUT_MS",
             "MODEL_IDLE_TIMEOUT_MS",
             "TOOL_CALL_TIMEOUT_MS",
+            "TENANT_REQUESTS_PER_MINUTE",
+            "TENANT_RUNNING_SESSIONS",
             "PLATFORM_ROOT_SECRET_PREVIOUS",
         ] {
             if let Some(value) = env_nonempty(name) {

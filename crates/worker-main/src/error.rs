@@ -14,6 +14,8 @@ pub(crate) struct ApiError {
     pub(crate) code: Option<&'static str>,
     /// Further `error.details` fields (e.g. `conflicting_memory_id`).
     pub(crate) details: Vec<(&'static str, String)>,
+    /// Seconds for a `retry-after` header.
+    pub(crate) retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -23,6 +25,7 @@ impl ApiError {
             message: message.into(),
             code: None,
             details: Vec::new(),
+            retry_after_s: None,
         }
     }
 
@@ -61,6 +64,10 @@ impl ApiError {
                 .insert(key.into(), serde_json::Value::String(value));
         }
         let mut resp = openma_cloudflare::json(self.kind.status(), &envelope)?;
+        if let Some(seconds) = self.retry_after_s {
+            resp.headers_mut()
+                .set("retry-after", &seconds.to_string())?;
+        }
         // The SDKs retry 409s by default; a real conflict must not be retried.
         if !self.kind.should_retry() {
             resp.headers_mut().set("x-should-retry", "false")?;

@@ -6,6 +6,7 @@ mod auth;
 mod egress;
 mod error;
 mod handlers;
+mod quota;
 mod request;
 mod route;
 mod store;
@@ -22,6 +23,8 @@ use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::request::Query;
 use crate::route::Route;
+
+pub use quota::TenantQuota;
 
 const WORKER: &str = "openma-main";
 
@@ -70,7 +73,9 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
 
 async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Response> {
     let caller = if route.authenticated() {
-        Some(auth::authenticate(&req, env).await?)
+        let caller = auth::authenticate(&req, env).await?;
+        quota::admit(env, &caller).await?;
+        Some(caller)
     } else {
         None
     };

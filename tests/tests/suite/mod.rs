@@ -14,6 +14,7 @@ mod memory;
 mod mock_model;
 mod mounts;
 mod openma_dialect;
+mod quotas;
 mod schemathesis;
 mod sdk_agents_environments;
 mod sdk_sessions;

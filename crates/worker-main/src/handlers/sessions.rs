@@ -111,7 +111,12 @@ pub(crate) async fn serve(
         }
         SessionRoute::ListEvents(id) => forward(env, caller, &id, req, Method::Get, "events").await,
         SessionRoute::SendEvents(id) => {
-            forward(env, caller, &id, req, Method::Post, "events").await
+            let mut req = req;
+            let body = crate::request::json_bytes(&mut req).await?;
+            if starts_turn(&body) {
+                crate::quota::admit_turn(env, caller, &id).await?;
+            }
+            forward_body(env, caller, &id, req, Method::Post, "events", Some(body)).await
         }
         SessionRoute::Stream(id) => forward(env, caller, &id, req, Method::Get, "stream").await,
         SessionRoute::ListResources(id) => {
@@ -296,6 +301,9 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
             value.as_array().cloned().unwrap_or_default()
         }
     };
+    if initial_events.iter().any(|e| e["type"] == "user.message") {
+        crate::quota::admit_turn(env, caller, "").await?;
+    }
     for (i, vault_id) in vault_ids.iter().enumerate() {
         let vault = store::vaults::get_vault(env, &caller.tenant_id, vault_id).await?;
         match vault {
@@ -577,6 +585,18 @@ async fn agent_request(
     stub.fetch_with_request(req).await
 }
 
+/// Whether a body of events sent to a session has a `user.message`, which
+/// starts a turn when the session is idle.
+fn starts_turn(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|body| {
+            let events = body.get("events")?.as_array()?;
+            Some(events.iter().any(|e| e["type"] == "user.message"))
+        })
+        .unwrap_or(false)
+}
+
 /// Forwards a public request to the session's object: the session id must be
 /// well-formed; the object itself answers 404 for another tenant's session.
 async fn forward(
@@ -587,11 +607,6 @@ async fn forward(
     method: Method,
     command: &str,
 ) -> ApiResult<Response> {
-    if !openma_core::wire::ids::has_prefix(id, openma_core::wire::ids::SESSION_PREFIX) {
-        return Err(ApiError::not_found("session", id));
-    }
-    let raw_url = req.inner().url();
-    let query = raw_url.split_once('?').map(|(_, q)| q.to_owned());
     // The body goes through as bytes, checked to be UTF-8 of a bounded
     // depth first: the session parses and validates it, and must never be
     // the first to see unchecked bytes.
@@ -600,6 +615,24 @@ async fn forward(
     } else {
         None
     };
+    forward_body(env, caller, id, req, method, command, body).await
+}
+
+/// [`forward`], with the request's body already read and checked.
+async fn forward_body(
+    env: &Env,
+    caller: &Caller,
+    id: &str,
+    req: Request,
+    method: Method,
+    command: &str,
+    body: Option<Vec<u8>>,
+) -> ApiResult<Response> {
+    if !openma_core::wire::ids::has_prefix(id, openma_core::wire::ids::SESSION_PREFIX) {
+        return Err(ApiError::not_found("session", id));
+    }
+    let raw_url = req.inner().url();
+    let query = raw_url.split_once('?').map(|(_, q)| q.to_owned());
     let last_event_id = req.headers().get("last-event-id")?;
     let resp = agent_request(
         env,

@@ -21,6 +21,28 @@ pub(crate) struct SessionRow {
     pub(crate) archived_at: Option<String>,
 }
 
+/// How many of the tenant's sessions other than `except_id` the index shows
+/// running (or rescheduling).
+pub(crate) async fn running_besides(
+    env: &Env,
+    tenant_id: &str,
+    except_id: &str,
+) -> worker::Result<u64> {
+    #[derive(Deserialize)]
+    struct Count {
+        running: u64,
+    }
+    let count: Option<Count> = super::first(
+        env,
+        "SELECT COUNT(*) AS running FROM sessions
+         WHERE tenant_id = ?1 AND id != ?2 AND status IN ('running', 'rescheduling')
+           AND archived_at IS NULL",
+        &[Param::from(tenant_id), Param::from(except_id)],
+    )
+    .await?;
+    Ok(count.map_or(0, |c| c.running))
+}
+
 /// Adds a session to the index.
 pub(crate) async fn insert(env: &Env, row: &SessionRow) -> worker::Result<()> {
     super::run(
