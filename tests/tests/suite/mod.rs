@@ -4,6 +4,7 @@ mod boundary;
 mod deadlines;
 mod durability;
 mod environments;
+mod event_pages;
 mod files;
 mod health;
 mod hostile_bodies;

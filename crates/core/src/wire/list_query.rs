@@ -141,7 +141,7 @@ impl EventListQuery {
             (Some(after), Order::Asc) => record.seq > after,
             (Some(after), Order::Desc) => record.seq < after,
         };
-        let mut selected: Vec<&SessionEvent> = match self.order {
+        let selected: Vec<&SessionEvent> = match self.order {
             Order::Asc => log
                 .iter()
                 .filter(beyond)
@@ -156,6 +156,15 @@ impl EventListQuery {
                 .take(self.limit + 1)
                 .collect(),
         };
+        self.page_of(selected.into_iter().cloned().collect())
+    }
+
+    /// The page made of `selected`: the events this query selects, in its
+    /// order, at most `limit + 1` of them (one more than the page shows
+    /// tells that a next page exists). What a store that filters and orders
+    /// in its own queries answers with.
+    #[must_use]
+    pub fn page_of(&self, mut selected: Vec<SessionEvent>) -> Page<Event> {
         let next_page = if selected.len() > self.limit {
             selected.truncate(self.limit);
             selected.last().map(|last| {
@@ -169,7 +178,7 @@ impl EventListQuery {
             None
         };
         Page {
-            data: selected.into_iter().map(|r| r.event.clone()).collect(),
+            data: selected.into_iter().map(|r| r.event).collect(),
             next_page,
             prev_page: None,
         }

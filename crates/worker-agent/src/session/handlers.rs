@@ -357,25 +357,31 @@ pub(crate) async fn send_events(
     openma_cloudflare::json(200, &json!({"data": echoed}))
 }
 
-/// `GET /events`.
-pub(crate) async fn list_events(inner: &Inner, req: &Request) -> Result<Response> {
+/// `GET /events`: one page, read in SQL without opening the harness.
+pub(crate) async fn list_events(
+    inner: &Inner,
+    record: &SessionRecord,
+    req: &Request,
+) -> Result<Response> {
     let pairs = openma_cloudflare::query_pairs(&req.inner().url());
     let query = match EventListQuery::from_pairs(&pairs) {
         Ok(query) => query,
         Err(err) => return invalid(&err),
     };
-    let harness = inner.harness().await?;
-    let log = match harness.ports().store.load_all(0).await {
-        Ok(log) => log,
-        Err(e) => return internal(e),
-    };
-    openma_cloudflare::json(200, &query.page(&log))
+    match inner.read_store(record)?.page(&query).await {
+        Ok(page) => openma_cloudflare::json(200, &page),
+        Err(e) => internal(e),
+    }
 }
 
 /// `GET /stream`: every event appended after the stream opens, live; with
 /// `Last-Event-ID` (or `last_event_id`), first every event after that seq;
 /// with openma's `replay=1` (and no last id), first the whole history.
-pub(crate) async fn stream(inner: &Inner, req: &Request) -> Result<Response> {
+pub(crate) async fn stream(
+    inner: &Inner,
+    record: &SessionRecord,
+    req: &Request,
+) -> Result<Response> {
     let pairs = openma_cloudflare::query_pairs(&req.inner().url());
     let mut interest = Interest::default();
     let mut last_event_id = req.headers().get("last-event-id")?;
@@ -423,8 +429,7 @@ pub(crate) async fn stream(inner: &Inner, req: &Request) -> Result<Response> {
             }
         },
     };
-    let harness = inner.harness().await?;
-    let store = &harness.ports().store;
+    let store = &inner.read_store(record)?;
     // Subscribe and read the head with no await in between: events after
     // `head` arrive through the subscription, events up to it are replayed.
     let live = inner.hub.subscribe(interest);

@@ -143,9 +143,21 @@ impl worker::DurableObject for SessionDO {
         if tenant != record.tenant_id {
             return handlers::error(ApiErrorType::NotFoundError, "session not found");
         }
-        // The first request after a restart resumes any unfinished turn.
+        // The first request after a restart resumes any unfinished work. A
+        // read looks for some in the log first, so that reading an idle
+        // session never folds its whole log.
         if self.inner.harness.borrow().is_none() && command != Command::Delete {
-            self.inner.kick();
+            let resume = match command {
+                Command::ListEvents | Command::Stream => self
+                    .inner
+                    .read_store(&record)
+                    .ok()
+                    .is_none_or(|store| store.has_work_in_hand().unwrap_or(true)),
+                _ => true,
+            };
+            if resume {
+                self.inner.kick();
+            }
         }
         match command {
             Command::Get => handlers::get(&self.inner, &record).await,
@@ -157,8 +169,8 @@ impl worker::DurableObject for SessionDO {
             }
             Command::Delete => handlers::delete(&self.inner, &record).await,
             Command::SendEvents => handlers::send_events(&self.inner, &record, req).await,
-            Command::ListEvents => handlers::list_events(&self.inner, &req).await,
-            Command::Stream => handlers::stream(&self.inner, &req).await,
+            Command::ListEvents => handlers::list_events(&self.inner, &record, &req).await,
+            Command::Stream => handlers::stream(&self.inner, &record, &req).await,
             Command::Health | Command::Init => handlers::internal("unreachable command"),
         }
     }
@@ -170,6 +182,35 @@ impl worker::DurableObject for SessionDO {
 }
 
 impl Inner {
+    /// The session's event log, shared with the harness (same hub, same
+    /// head); for reads, opened without folding the log.
+    pub(crate) fn event_store(
+        &self,
+        record: &SessionRecord,
+        signals: Rc<Signals>,
+    ) -> Result<DoEventStore> {
+        Ok(DoEventStore {
+            sql: self.state.storage().sql(),
+            blobs: self.env.bucket("BLOBS")?,
+            session_id: record.id.clone(),
+            hub: Rc::clone(&self.hub),
+            signals,
+            head: self.head.clone(),
+        })
+    }
+
+    /// The log for a read: events are neither appended nor observed
+    /// through it.
+    pub(crate) fn read_store(&self, record: &SessionRecord) -> Result<DoEventStore> {
+        let signals = Rc::new(Signals::new(
+            record.id.clone(),
+            record.tenant_id.clone(),
+            None,
+            false,
+        ));
+        self.event_store(record, signals)
+    }
+
     /// The session record, if the session exists.
     pub(crate) fn record(&self) -> Result<Option<SessionRecord>> {
         if !self.schema_ready.get() {
@@ -247,14 +288,7 @@ impl Inner {
                 base_url,
                 openma_core::llm::anthropic::headers(&api_key),
             ),
-            store: DoEventStore {
-                sql: self.state.storage().sql(),
-                blobs: self.env.bucket("BLOBS")?,
-                session_id: record.id.clone(),
-                hub: Rc::clone(&self.hub),
-                signals,
-                head: self.head.clone(),
-            },
+            store: self.event_store(&record, signals)?,
             tools: SandboxTools::new(
                 self.env.clone(),
                 self.state.storage().sql(),

@@ -14,9 +14,12 @@ use openma_core::ports::AppendParams;
 use openma_core::ports::EventStore;
 use openma_core::ports::StoreError;
 use openma_core::wire::Event;
+use openma_core::wire::EventListQuery;
 use openma_core::wire::EventSeq;
+use openma_core::wire::Page;
 use openma_core::wire::SessionEvent;
 use openma_core::wire::Timestamp;
+use openma_core::wire::page::Order;
 use serde::Deserialize;
 use worker::Bucket;
 use worker::SqlStorage;
@@ -161,9 +164,99 @@ impl DoEventStore {
         })
     }
 
-    /// Every event after `after`, in order.
-    pub(crate) async fn load_all(&self, after: EventSeq) -> Result<Vec<SessionEvent>, StoreError> {
-        self.load(after, usize::MAX).await
+    /// One page of the log as `query` asks, selected, ordered and limited
+    /// in SQL: only the page's rows (and their spilled bodies) are read.
+    pub(crate) async fn page(&self, query: &EventListQuery) -> Result<Page<Event>, StoreError> {
+        let mut sql =
+            String::from("SELECT seq, processed_at, spilled, body FROM events WHERE 1 = 1");
+        let mut args: Vec<SqlStorageValue> = Vec::new();
+        let mut bind = |sql: &mut String, clause: &str, value: SqlStorageValue| {
+            sql.push_str(clause);
+            args.push(value);
+        };
+        let descending = query.order == Order::Desc;
+        if let Some(after) = query.after_seq {
+            let after = i64::try_from(after).map_err(unavailable)?;
+            let clause = if descending {
+                " AND seq < ?"
+            } else {
+                " AND seq > ?"
+            };
+            bind(&mut sql, clause, after.into());
+        }
+        if !query.types.is_empty() {
+            sql.push_str(" AND type IN (");
+            for (i, kind) in query.types.iter().enumerate() {
+                let clause = if i == 0 { "?" } else { ", ?" };
+                bind(&mut sql, clause, kind.as_str().into());
+            }
+            sql.push(')');
+        }
+        for (bound, clause) in [
+            (query.created_after, " AND processed_at > ?"),
+            (query.created_at_or_after, " AND processed_at >= ?"),
+            (query.created_before, " AND processed_at < ?"),
+            (query.created_at_or_before, " AND processed_at <= ?"),
+        ] {
+            if let Some(at) = bound {
+                bind(&mut sql, clause, at.0.into());
+            }
+        }
+        sql.push_str(if descending {
+            " ORDER BY seq DESC LIMIT ?"
+        } else {
+            " ORDER BY seq ASC LIMIT ?"
+        });
+        let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        bind(&mut sql, "", limit.into());
+        let rows: Vec<Row> = self
+            .sql
+            .exec(&sql, args)
+            .and_then(|c| c.to_array())
+            .map_err(unavailable)?;
+        let mut selected = Vec::with_capacity(rows.len());
+        for row in rows {
+            selected.push(self.decode(row).await?);
+        }
+        Ok(query.page_of(selected))
+    }
+
+    /// Whether the log shows work in hand, read without folding it: an
+    /// input not yet processed, or a turn whose latest status is running or
+    /// rescheduled.
+    pub(crate) fn has_work_in_hand(&self) -> Result<bool, StoreError> {
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        let unprocessed: Vec<Kind> = self
+            .sql
+            .exec(
+                "SELECT type FROM events WHERE processed_at IS NULL LIMIT 1",
+                None,
+            )
+            .and_then(|c| c.to_array())
+            .map_err(unavailable)?;
+        if !unprocessed.is_empty() {
+            return Ok(true);
+        }
+        let status: Vec<Kind> = self
+            .sql
+            .exec(
+                "SELECT type FROM events WHERE type IN ('session.status_running', \
+                 'session.status_rescheduled', 'session.status_idle', 'session.status_terminated') \
+                 ORDER BY seq DESC LIMIT 1",
+                None,
+            )
+            .and_then(|c| c.to_array())
+            .map_err(unavailable)?;
+        Ok(status.first().is_some_and(|s| {
+            matches!(
+                s.kind.as_str(),
+                "session.status_running" | "session.status_rescheduled"
+            )
+        }))
     }
 }
 
