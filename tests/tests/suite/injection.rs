@@ -55,6 +55,49 @@ async fn upstream() -> (u16, Arc<Mutex<Vec<String>>>) {
     .await
 }
 
+/// A mock model that answers two turns, each with one bash call and then
+/// a closing text.
+fn two_bash_turns(first: &str, second: &str) -> MockModel {
+    let mock = MockModel::start().unwrap();
+    for (i, command) in [first, second].into_iter().enumerate() {
+        mock.push(Reply::tool_use(
+            &format!("toolu_turn{i}"),
+            "bash",
+            json!({"command": command}),
+        ));
+        mock.push(Reply::text("Done."));
+    }
+    mock
+}
+
+/// A vault holding `API_TOKEN` = [`SECRET`] for `127.0.0.1` only; returns
+/// the vault's id and the credential.
+async fn vault_with_api_token(api: &Api, name: &str) -> (String, Value) {
+    let vault = api
+        .ok(
+            reqwest::Method::POST,
+            "/v1/vaults",
+            Some(json!({"display_name": name})),
+        )
+        .await
+        .unwrap();
+    let vault_id = vault["id"].as_str().unwrap().to_owned();
+    let credential = api
+        .ok(
+            reqwest::Method::POST,
+            &format!("/v1/vaults/{vault_id}/credentials"),
+            Some(json!({"auth": {
+                "type": "environment_variable",
+                "secret_name": "API_TOKEN",
+                "secret_value": SECRET,
+                "networking": {"type": "limited", "allowed_hosts": ["127.0.0.1"]},
+            }})),
+        )
+        .await
+        .unwrap();
+    (vault_id, credential)
+}
+
 async fn session_with(api: &Api, networking: Value, vault_id: &str) -> String {
     let env = api
         .ok(
@@ -134,46 +177,13 @@ async fn a_vault_secret_reaches_only_its_allowed_host_and_is_never_seen() {
          env | while IFS= read -r line; do printf '%s' \"${{line#*=}}\" | sha256sum; done | grep -c {digest}; \
          curl -s -o /dev/null -w 'mcp=%{{http_code}}' http://127.0.0.1:{port}/mcp/tools; true"
     );
-    let mock = MockModel::start().unwrap();
-    mock.push(Reply::tool_use(
-        "toolu_1",
-        "bash",
-        json!({"command": command}),
-    ));
-    mock.push(Reply::text("Called it."));
-    mock.push(Reply::tool_use(
-        "toolu_2",
-        "bash",
-        json!({"command": format!(
-            "curl -s -w ' status=%{{http_code}}' http://127.0.0.1:{port}/blocked; true"
-        )}),
-    ));
-    mock.push(Reply::text("Blocked."));
+    let mock = two_bash_turns(
+        &command,
+        &format!("curl -s -w ' status=%{{http_code}}' http://127.0.0.1:{port}/blocked; true"),
+    );
     let platform = start(&mock);
     let api = Api::new(&platform);
-
-    let vault = api
-        .ok(
-            reqwest::Method::POST,
-            "/v1/vaults",
-            Some(json!({"display_name": "ci secrets"})),
-        )
-        .await
-        .unwrap();
-    let vault_id = vault["id"].as_str().unwrap().to_owned();
-    let credential = api
-        .ok(
-            reqwest::Method::POST,
-            &format!("/v1/vaults/{vault_id}/credentials"),
-            Some(json!({"auth": {
-                "type": "environment_variable",
-                "secret_name": "API_TOKEN",
-                "secret_value": SECRET,
-                "networking": {"type": "limited", "allowed_hosts": ["127.0.0.1"]},
-            }})),
-        )
-        .await
-        .unwrap();
+    let (vault_id, credential) = vault_with_api_token(&api, "ci secrets").await;
     assert!(!credential.to_string().contains(SECRET));
     // An MCP server's bearer token, attached by the egress path to requests
     // for that server which carry no authorization of their own.
@@ -323,44 +333,15 @@ async fn a_redirect_from_an_allowed_host_carries_nothing_to_a_host_nobody_allowe
          curl -s -L -o /dev/null -w 'followed_plain=%{{http_code}}' http://127.0.0.1:{port}/r302; echo; \
          curl -s -o /dev/null -w 'not_followed=%{{http_code}} location=%{{redirect_url}}' -H \"Authorization: Bearer $API_TOKEN\" http://127.0.0.1:{port}/r302; true"
     );
-    let mock = MockModel::start().unwrap();
-    mock.push(Reply::tool_use(
-        "toolu_r1",
-        "bash",
-        json!({"command": with_secret}),
-    ));
-    mock.push(Reply::text("Redirected."));
-    mock.push(Reply::tool_use(
-        "toolu_r2",
-        "bash",
-        json!({"command": format!(
+    let mock = two_bash_turns(
+        &with_secret,
+        &format!(
             "curl -s -L -o /dev/null -w 'unrestricted=%{{http_code}}' -H \"Authorization: Bearer $API_TOKEN\" -d \"k=$API_TOKEN\" http://127.0.0.1:{port}/r307; true"
-        )}),
-    ));
-    mock.push(Reply::text("Redirected again."));
+        ),
+    );
     let platform = start(&mock);
     let api = Api::new(&platform);
-    let vault = api
-        .ok(
-            reqwest::Method::POST,
-            "/v1/vaults",
-            Some(json!({"display_name": "redirects"})),
-        )
-        .await
-        .unwrap();
-    let vault_id = vault["id"].as_str().unwrap().to_owned();
-    api.ok(
-        reqwest::Method::POST,
-        &format!("/v1/vaults/{vault_id}/credentials"),
-        Some(json!({"auth": {
-            "type": "environment_variable",
-            "secret_name": "API_TOKEN",
-            "secret_value": SECRET,
-            "networking": {"type": "limited", "allowed_hosts": ["127.0.0.1"]},
-        }})),
-    )
-    .await
-    .unwrap();
+    let (vault_id, _) = vault_with_api_token(&api, "redirects").await;
 
     // The environment allows the redirecting host (on its port) only.
     let limited = session_with(

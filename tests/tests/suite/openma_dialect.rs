@@ -21,6 +21,14 @@ use serde_json::json;
 use super::sessions::WAIT;
 use super::sessions::start;
 
+/// Asserts a 400 `invalid_request_error` whose message starts with `field`.
+fn refused(status: u16, body: &Value, field: &str) {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with(field), "{body}");
+}
+
 /// The guide's step 5 `curl` and step 6, as printed, with the deploy URL
 /// and the API key filled in.
 fn guide_script(base: &str, key: &str) -> String {
@@ -166,15 +174,7 @@ async fn the_dialect_maps_to_the_canonical_api_and_refuses_what_is_ambiguous() {
         )
         .await
         .unwrap();
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("tools[0].type:"),
-        "{body}"
-    );
+    refused(status, &body, "tools[0].type:");
     let updated = api
         .ok(
             reqwest::Method::POST,
@@ -196,26 +196,12 @@ async fn the_dialect_maps_to_the_canonical_api_and_refuses_what_is_ambiguous() {
         )
         .await
         .unwrap();
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("agent_id:"),
-        "{body}"
-    );
+    refused(status, &body, "agent_id:");
     let (status, body) = api
         .call(reqwest::Method::POST, "/v1/sessions", Some(json!({})))
         .await
         .unwrap();
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("agent:"),
-        "{body}"
-    );
+    refused(status, &body, "agent:");
 
     // Without environment_id: the tenant's default environment, created
     // once (also when two sessions race for it) and listed like any other.
@@ -282,12 +268,5 @@ async fn the_dialect_maps_to_the_canonical_api_and_refuses_what_is_ambiguous() {
         )
         .await
         .unwrap();
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("replay:"),
-        "{body}"
-    );
+    refused(status, &body, "replay:");
 }
