@@ -5,10 +5,15 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::pin::pin;
 use std::rc::Rc;
 use std::task::Context;
 use std::task::Poll;
 use std::task::Waker;
+use std::time::Duration;
+
+use futures_util::future::Either;
+use futures_util::future::select;
 
 /// Shared by the session object and the model calls it makes.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +44,24 @@ impl InterruptSignal {
         self.0.borrow().raised
     }
 
+    /// Waits for `work` until `ms` pass or an interrupt after `seen` is
+    /// raised, whichever comes first.
+    pub(crate) async fn bounded<T>(
+        &self,
+        work: impl Future<Output = T>,
+        ms: u64,
+        seen: u64,
+    ) -> Result<T, Cut> {
+        let work = pin!(work);
+        let timer = pin!(worker::Delay::from(Duration::from_millis(ms)));
+        let interrupted = pin!(self.after(seen));
+        match select(work, select(timer, interrupted)).await {
+            Either::Left((value, _)) => Ok(value),
+            Either::Right((Either::Left(_), _)) => Err(Cut::Deadline),
+            Either::Right((Either::Right(_), _)) => Err(Cut::Interrupt),
+        }
+    }
+
     /// Resolves once an interrupt is raised after `seen`.
     pub(crate) fn after(&self, seen: u64) -> Interrupted {
         Interrupted {
@@ -46,6 +69,15 @@ impl InterruptSignal {
             seen,
         }
     }
+}
+
+/// Why [`InterruptSignal::bounded`] ended a wait early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// The deadline passed.
+    Deadline,
+    /// An interrupt was raised.
+    Interrupt,
 }
 
 /// The future of [`InterruptSignal::after`].

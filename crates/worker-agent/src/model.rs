@@ -7,13 +7,7 @@
 //! transport error, which core retries by the usual policy (or, after an
 //! interrupt, ends the turn as the interrupt says).
 
-use std::future::Future;
-use std::pin::pin;
-use std::time::Duration;
-
 use futures_util::StreamExt;
-use futures_util::future::Either;
-use futures_util::future::select;
 use openma_core::llm::ByteStream;
 use openma_core::llm::HttpRequest;
 use openma_core::llm::HttpResponse;
@@ -27,6 +21,7 @@ use worker::Request;
 use worker::RequestInit;
 use worker::wasm_bindgen::JsValue;
 
+use crate::interrupts::Cut;
 use crate::interrupts::InterruptSignal;
 
 /// How long a model call may wait for its response's headers.
@@ -80,29 +75,6 @@ pub(crate) struct FetchBody {
     seen: u64,
 }
 
-/// Why a wait ended early.
-enum Cut {
-    Deadline,
-    Interrupt,
-}
-
-/// Waits for `work` until `ms` pass or an interrupt after `seen` is raised.
-async fn bounded<T>(
-    work: impl Future<Output = T>,
-    ms: u64,
-    interrupts: &InterruptSignal,
-    seen: u64,
-) -> Result<T, Cut> {
-    let work = pin!(work);
-    let timer = pin!(worker::Delay::from(Duration::from_millis(ms)));
-    let interrupted = pin!(interrupts.after(seen));
-    match select(work, select(timer, interrupted)).await {
-        Either::Left((value, _)) => Ok(value),
-        Either::Right((Either::Left(_), _)) => Err(Cut::Deadline),
-        Either::Right((Either::Right(_), _)) => Err(Cut::Interrupt),
-    }
-}
-
 fn cut_error(cut: Cut, what: &str, ms: u64) -> TransportError {
     TransportError(match cut {
         Cut::Deadline => format!("the model provider sent no {what} within {ms} ms"),
@@ -128,13 +100,14 @@ impl HttpTransport for FetchTransport {
         let abort = AbortController::default();
         let signal = abort.signal();
         let fetch = Fetch::Request(req);
-        let sent = bounded(
-            fetch.send_with_signal(&signal),
-            self.deadlines.first_byte_ms,
-            &self.interrupts,
-            seen,
-        )
-        .await;
+        let sent = self
+            .interrupts
+            .bounded(
+                fetch.send_with_signal(&signal),
+                self.deadlines.first_byte_ms,
+                seen,
+            )
+            .await;
         let mut resp = match sent {
             Ok(resp) => resp.map_err(err)?,
             Err(cut) => {
@@ -161,13 +134,10 @@ impl HttpTransport for FetchTransport {
 
 impl ByteStream for FetchBody {
     async fn next_chunk(&mut self) -> Option<Result<Vec<u8>, TransportError>> {
-        let next = bounded(
-            self.stream.next(),
-            self.idle_ms,
-            &self.interrupts,
-            self.seen,
-        )
-        .await;
+        let next = self
+            .interrupts
+            .bounded(self.stream.next(), self.idle_ms, self.seen)
+            .await;
         match next {
             Ok(chunk) => chunk.map(|chunk| chunk.map_err(|e| TransportError(e.to_string()))),
             Err(cut) => {

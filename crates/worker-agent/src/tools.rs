@@ -5,9 +5,6 @@ use std::cell::Cell;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use futures_util::future::Either;
-use futures_util::future::select;
-
 use openma_cloudflare::internal::SessionRecord;
 use openma_core::egress::EgressPolicy;
 use openma_core::egress::NetworkingPolicy;
@@ -27,6 +24,7 @@ use worker::SqlStorage;
 use worker::wasm_bindgen::JsValue;
 
 use crate::egress::SandboxSetup;
+use crate::interrupts::Cut;
 use crate::interrupts::InterruptSignal;
 use crate::mounts::Mounts;
 use crate::sandbox::INTERNAL_HEADER;
@@ -199,18 +197,14 @@ impl ToolExecutor for SandboxTools {
     /// ends the wait at once (the call itself stays idempotent by its id).
     async fn execute(&self, call: ToolCall) -> Result<ToolOutput, ToolExecError> {
         let seen = self.interrupts.seen();
-        let work = std::pin::pin!(self.execute_unbounded(call));
-        let timer = std::pin::pin!(worker::Delay::from(std::time::Duration::from_millis(
-            self.deadline_ms
-        )));
-        let interrupted = std::pin::pin!(self.interrupts.after(seen));
-        match select(work, select(timer, interrupted)).await {
-            Either::Left((result, _)) => result,
-            Either::Right((Either::Left(_), _)) => Err(ToolExecError(format!(
+        let work = self.execute_unbounded(call);
+        match self.interrupts.bounded(work, self.deadline_ms, seen).await {
+            Ok(result) => result,
+            Err(Cut::Deadline) => Err(ToolExecError(format!(
                 "the sandbox did not answer the tool call within {} ms",
                 self.deadline_ms
             ))),
-            Either::Right((Either::Right(_), _)) => Err(ToolExecError(
+            Err(Cut::Interrupt) => Err(ToolExecError(
                 "the tool call was cut short by an interrupt".to_owned(),
             )),
         }

@@ -152,9 +152,7 @@ impl Inner {
     }
 
     fn watchdog_ms(&self) -> u64 {
-        self.setting("SESSION_WATCHDOG_MS")
-            .filter(|ms| *ms > 0)
-            .unwrap_or(WATCHDOG_MS)
+        self.duration_setting("SESSION_WATCHDOG_MS", WATCHDOG_MS)
     }
 
     /// Removes the alarm this object armed, if any.

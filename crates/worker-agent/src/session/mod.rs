@@ -327,23 +327,26 @@ impl Inner {
     /// `MODEL_IDLE_TIMEOUT_MS` override the defaults.
     fn model_deadlines(&self) -> Deadlines {
         let defaults = Deadlines::default();
-        let positive = |name| self.setting(name).filter(|ms| *ms > 0);
         Deadlines {
-            first_byte_ms: positive("MODEL_FIRST_BYTE_TIMEOUT_MS")
-                .unwrap_or(defaults.first_byte_ms),
-            idle_ms: positive("MODEL_IDLE_TIMEOUT_MS").unwrap_or(defaults.idle_ms),
+            first_byte_ms: self
+                .duration_setting("MODEL_FIRST_BYTE_TIMEOUT_MS", defaults.first_byte_ms),
+            idle_ms: self.duration_setting("MODEL_IDLE_TIMEOUT_MS", defaults.idle_ms),
         }
     }
 
     /// The longest a tool call may take in the sandbox (`TOOL_CALL_TIMEOUT_MS`).
     fn tool_deadline_ms(&self) -> u64 {
-        self.setting("TOOL_CALL_TIMEOUT_MS")
-            .filter(|ms| *ms > 0)
-            .unwrap_or(crate::tools::TOOL_CALL_MS)
+        self.duration_setting("TOOL_CALL_TIMEOUT_MS", crate::tools::TOOL_CALL_MS)
+    }
+
+    /// A duration in milliseconds from a variable, or `default` when it is
+    /// unset, invalid or zero.
+    pub(crate) fn duration_setting(&self, name: &str, default: u64) -> u64 {
+        self.setting(name).filter(|ms| *ms > 0).unwrap_or(default)
     }
 
     /// A numeric variable, if set and valid.
-    pub(crate) fn setting(&self, name: &str) -> Option<u64> {
+    fn setting(&self, name: &str) -> Option<u64> {
         let value = self
             .env
             .var(name)
