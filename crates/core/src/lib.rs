@@ -38,3 +38,4 @@ pub use harness::Ports;
 pub use harness::StepObserver;
 pub use harness::StepOutcome;
 pub use session::SessionState;
+pub use session::SessionSummary;

@@ -1,6 +1,7 @@
 mod agents;
 mod auth;
 mod boundary;
+mod cold_reads;
 mod deadlines;
 mod durability;
 mod environments;

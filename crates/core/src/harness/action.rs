@@ -48,13 +48,14 @@ pub(super) enum Action {
 /// Decides the next unit of work.
 pub(super) fn next_action(state: &SessionState, config: &HarnessConfig, now: Timestamp) -> Action {
     let active = matches!(
-        state.status,
+        state.summary.status,
         SessionStatus::Running | SessionStatus::Rescheduling
     );
-    match state.status {
+    match state.summary.status {
         SessionStatus::Terminated => return Action::Terminated,
         _ if !state.unprocessed_interrupts.is_empty() => {
-            let waiting_on_client = state.status == SessionStatus::Idle && state.awaits_action();
+            let waiting_on_client =
+                state.summary.status == SessionStatus::Idle && state.awaits_action();
             return if active || waiting_on_client {
                 Action::InterruptTurn
             } else {

@@ -53,13 +53,13 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
     /// Loads events appended since the last fold (by this or another writer).
     pub(super) async fn refresh(&self) -> Result<(), HarnessError> {
         loop {
-            let after = self.state.borrow().last_seq;
+            let after = self.state.borrow().summary.last_seq;
             let events = self.ports.store.load(after, LOAD_PAGE).await?;
             if events.is_empty() {
                 return Ok(());
             }
             let mut state = self.state.borrow_mut();
-            let applied = state.last_seq;
+            let applied = state.summary.last_seq;
             for event in events.iter().filter(|e| e.seq > applied) {
                 state.apply(event);
             }
@@ -68,7 +68,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
 
     pub(super) async fn refresh_if_behind(&self) -> Result<bool, HarnessError> {
         let head = self.ports.store.head().await?;
-        if head > self.state.borrow().last_seq {
+        if head > self.state.borrow().summary.last_seq {
             self.refresh().await?;
             return Ok(true);
         }
@@ -84,7 +84,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
     ) -> Result<Vec<Event>, HarnessError> {
         for _ in 0..APPEND_ATTEMPTS {
             let now = self.ports.clock.now();
-            let last_seq = self.state.borrow().last_seq;
+            let last_seq = self.state.borrow().summary.last_seq;
             let events = self.drafted(&drafts, last_seq, now);
             let params = AppendParams {
                 expected_last_seq: last_seq,
@@ -97,7 +97,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
                     let mut state = self.state.borrow_mut();
                     state.mark_processed(&mark);
                     // A concurrent refresh may have applied them already.
-                    let applied = state.last_seq;
+                    let applied = state.summary.last_seq;
                     for event in events.iter().filter(|e| e.seq > applied) {
                         state.apply(event);
                     }

@@ -89,7 +89,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
         let now = self.ports.clock.now();
         let (request, expected_id) = {
             let state = self.state.borrow();
-            let events = self.drafted(&drafts, state.last_seq, now);
+            let events = self.drafted(&drafts, state.summary.last_seq, now);
             let mut request = None;
             if let [result, start] = events.as_slice() {
                 let mut next = state.clone();
@@ -223,7 +223,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             reply.current_text_offset()
         };
         let Some(offset) = offset else { return };
-        let seq = self.state.borrow().last_seq + 1 + offset as u64;
+        let seq = self.state.borrow().summary.last_seq + 1 + offset as u64;
         let id = event_id(&self.config.session_id, seq);
         if previewed.insert(id.clone()) {
             let event = PreviewedEvent {

@@ -42,7 +42,7 @@ fn drafts_for(
     events: Vec<UserEventParams>,
 ) -> Result<Vec<Draft>, ValidationError> {
     check_batch_rules(&events)?;
-    if state.status == SessionStatus::Terminated {
+    if state.summary.status == SessionStatus::Terminated {
         return Err(ValidationError::new("events", "the session is terminated"));
     }
     let mut answered: Vec<String> = Vec::new();

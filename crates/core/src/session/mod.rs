@@ -3,12 +3,14 @@
 
 mod history;
 mod state;
+mod summary;
 mod turn;
 
 pub use history::HistoryItem;
 pub use state::INTERRUPTED_TOOL_RESULT;
 pub use state::QueuedInput;
 pub use state::SessionState;
+pub use summary::SessionSummary;
 pub use turn::ToolUseRecord;
 pub use turn::ToolUseResolution;
 pub use turn::TurnState;

@@ -1,12 +1,12 @@
 //! The fold: `SessionState::replay(log)`.
 
 use super::history::HistoryItem;
+use super::summary::SessionSummary;
 use super::turn::ToolUseRecord;
 use super::turn::ToolUseResolution;
 use super::turn::TurnState;
 use crate::wire::ContentBlock;
 use crate::wire::EventPayload;
-use crate::wire::EventSeq;
 use crate::wire::SessionEvent;
 use crate::wire::SessionStatus;
 use crate::wire::SessionUsage;
@@ -34,14 +34,9 @@ pub struct QueuedInput {
 pub struct SessionState {
     /// The session's id (event ids derive from it).
     pub session_id: String,
-    /// Seq of the last applied event (0 for an empty log).
-    pub last_seq: EventSeq,
-    /// Current status.
-    pub status: SessionStatus,
-    /// Cumulative usage.
-    pub usage: SessionUsage,
-    /// Milliseconds spent running, up to the last status change.
-    pub active_ms: u64,
+    /// Status, usage, running time and the last seq: what a reader of the
+    /// session needs, which the store also keeps beside the log.
+    pub summary: SessionSummary,
     /// The conversation as the model sees it.
     pub history: Vec<HistoryItem>,
     /// Queued `user.message` / `system.message` events.
@@ -58,7 +53,6 @@ pub struct SessionState {
     pub last_stop: Option<StopReason>,
     /// Event ids listed by the last `requires_action` idle.
     pub blocking_reported: Vec<String>,
-    running_since: Option<Timestamp>,
     processed_unassigned: Vec<HistoryItem>,
 }
 
@@ -68,10 +62,7 @@ impl SessionState {
     pub fn new(session_id: impl Into<String>) -> Self {
         Self {
             session_id: session_id.into(),
-            last_seq: 0,
-            status: SessionStatus::Idle,
-            usage: SessionUsage::default(),
-            active_ms: 0,
+            summary: SessionSummary::default(),
             history: Vec::new(),
             queued: Vec::new(),
             unprocessed_interrupts: Vec::new(),
@@ -80,7 +71,6 @@ impl SessionState {
             turn: TurnState::default(),
             last_stop: None,
             blocking_reported: Vec::new(),
-            running_since: None,
             processed_unassigned: Vec::new(),
         }
     }
@@ -92,7 +82,7 @@ impl SessionState {
     #[must_use]
     pub fn has_outstanding_work(&self) -> bool {
         matches!(
-            self.status,
+            self.summary.status,
             SessionStatus::Running | SessionStatus::Rescheduling
         ) || !self.queued.is_empty()
             || !self.unprocessed_interrupts.is_empty()
@@ -115,18 +105,13 @@ impl SessionState {
     /// Milliseconds spent running up to `now` (counting a turn in progress).
     #[must_use]
     pub fn active_ms_at(&self, now: Timestamp) -> u64 {
-        self.active_ms
-            + self
-                .running_since
-                .map_or(0, |since| now.millis_since(since))
+        self.summary.active_ms_at(now)
     }
 
     /// The session's cumulative usage as the API reports it, with `active_seconds`.
     #[must_use]
     pub fn usage_at(&self, now: Timestamp) -> SessionUsage {
-        let mut usage = self.usage.clone();
-        usage.active_seconds = Some(self.active_ms_at(now) as f64 / 1000.0);
-        usage
+        self.summary.usage_at(now)
     }
 
     /// Whether the last idle asked the client for action.
@@ -163,7 +148,7 @@ impl SessionState {
 
     /// Applies one event.
     pub fn apply(&mut self, record: &SessionEvent) {
-        self.last_seq = record.seq;
+        self.summary.apply(record);
         let event = &record.event;
         let processed = event.processed_at.is_some();
         match &event.payload {
@@ -244,13 +229,9 @@ impl SessionState {
                 if !self.awaits_action() {
                     self.turn = TurnState::default();
                 }
-                self.status = SessionStatus::Running;
-                self.running_since = event.processed_at;
                 self.history.append(&mut self.processed_unassigned);
             }
             EventPayload::SessionStatusIdle(idle) => {
-                self.stop_running(event.processed_at);
-                self.status = SessionStatus::Idle;
                 match &idle.stop_reason {
                     StopReason::RequiresAction { event_ids } => {
                         self.blocking_reported.clone_from(event_ids)
@@ -264,10 +245,7 @@ impl SessionState {
                 }
                 self.last_stop = Some(idle.stop_reason.clone());
             }
-            EventPayload::SessionStatusRescheduled(_) => self.status = SessionStatus::Rescheduling,
             EventPayload::SessionStatusTerminated(_) => {
-                self.stop_running(event.processed_at);
-                self.status = SessionStatus::Terminated;
                 self.close_turn();
             }
             EventPayload::SessionError(error) => {
@@ -280,13 +258,9 @@ impl SessionState {
             }
             EventPayload::SpanModelRequestStart(_) => {
                 self.open_span = Some(event.id.clone());
-                if self.status == SessionStatus::Rescheduling {
-                    self.status = SessionStatus::Running;
-                }
             }
             EventPayload::SpanModelRequestEnd(end) => {
                 self.open_span = None;
-                self.usage.add(&end.model_usage);
                 if end.is_error == Some(true) {
                     self.turn.consecutive_failures += 1;
                 } else {
@@ -376,11 +350,5 @@ impl SessionState {
             );
         }
         self.blocking_reported.clear();
-    }
-
-    fn stop_running(&mut self, at: Option<Timestamp>) {
-        if let (Some(since), Some(at)) = (self.running_since.take(), at) {
-            self.active_ms += at.millis_since(since);
-        }
     }
 }

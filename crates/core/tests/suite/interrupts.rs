@@ -153,7 +153,7 @@ async fn interrupt_while_awaiting_a_custom_tool_closes_the_call() {
         )])
         .await;
     session.run().await;
-    assert_eq!(session.harness.state().status, SessionStatus::Idle);
+    assert_eq!(session.harness.state().summary.status, SessionStatus::Idle);
     session.send("next").await;
     session.run().await;
 
@@ -177,7 +177,7 @@ async fn interrupt_on_an_idle_session_is_a_no_op() {
     assert_eq!(session.run().await, StepOutcome::Idle);
     assert_eq!(session.shape(), "1 user.interrupt");
     session.check_invariants();
-    assert_eq!(session.harness.state().status, SessionStatus::Idle);
+    assert_eq!(session.harness.state().summary.status, SessionStatus::Idle);
 }
 
 #[tokio::test]

@@ -32,7 +32,10 @@ async fn transient_error_is_retried_after_backoff_then_succeeds() {
         StepOutcome::WaitUntil(start.plus_ms(1_000)),
         "the delay comes from the backoff policy"
     );
-    assert_eq!(session.harness.state().status, SessionStatus::Rescheduling);
+    assert_eq!(
+        session.harness.state().summary.status,
+        SessionStatus::Rescheduling
+    );
     assert_eq!(
         session.run().await,
         outcome,
@@ -57,7 +60,7 @@ async fn transient_error_is_retried_after_backoff_then_succeeds() {
 9 span.model_request_end #7 in=10 out=5
 10 session.status_idle end_turn"
     );
-    assert_eq!(session.harness.state().status, SessionStatus::Idle);
+    assert_eq!(session.harness.state().summary.status, SessionStatus::Idle);
 }
 
 #[tokio::test]

@@ -39,9 +39,9 @@ async fn plain_text_turn_goes_running_then_idle_end_turn() {
 6 session.status_idle end_turn"
     );
     let state = session.harness.state();
-    assert_eq!(state.status, SessionStatus::Idle);
-    assert_eq!(state.usage.input_tokens, Some(10));
-    assert_eq!(state.usage.output_tokens, Some(5));
+    assert_eq!(state.summary.status, SessionStatus::Idle);
+    assert_eq!(state.summary.usage.input_tokens, Some(10));
+    assert_eq!(state.summary.usage.output_tokens, Some(5));
     drop(state);
     let calls = session.store().calls();
     assert_eq!(calls.append, 4, "submit, running, span start, reply batch");
@@ -84,7 +84,7 @@ async fn multi_tool_turn_runs_each_tool_then_answers() {
 14 session.status_idle end_turn"
     );
     assert_eq!(
-        session.harness.state().usage.input_tokens,
+        session.harness.state().summary.usage.input_tokens,
         Some(30),
         "usage is cumulative"
     );
@@ -347,7 +347,11 @@ async fn a_system_message_joins_the_turn_it_accompanies() {
         .submit(vec![UserEventParams::text("a"), UserEventParams::text("b")])
         .await;
     assert!(misplaced.is_ok());
-    let state_usage = session.harness.state().usage_at(session.clock().now());
+    let state_usage = session
+        .harness
+        .state()
+        .summary
+        .usage_at(session.clock().now());
     assert_eq!(
         state_usage.active_seconds,
         Some(0.0),

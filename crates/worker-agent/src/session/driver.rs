@@ -11,9 +11,10 @@
 
 use std::rc::Rc;
 
+use openma_cloudflare::internal::SessionRecord;
 use openma_core::HarnessError;
+use openma_core::SessionSummary;
 use openma_core::StepOutcome;
-use openma_core::wire::SessionStatus;
 use serde_json::json;
 
 use super::Inner;
@@ -65,7 +66,7 @@ impl Inner {
             }
             self.dirty.set(false);
             let outcome = harness.step_with(&*self.hub).await;
-            self.sync_index(harness.state().status);
+            self.sync_index(&harness.state().summary);
             match outcome {
                 Ok(StepOutcome::Continue) => {}
                 Ok(StepOutcome::WaitUntil(at)) => {
@@ -74,10 +75,17 @@ impl Inner {
                         return;
                     }
                 }
-                // At rest: nothing is left for a watchdog to resume.
+                // At rest: nothing is left for a watchdog to resume once the
+                // index holds the summary. Until then the alarm stays, so
+                // that an activation ending before the write resumes it; the
+                // write removes the alarm.
                 Ok(StepOutcome::Idle | StepOutcome::Terminated) => {
                     if !self.dirty.get() {
-                        self.disarm().await;
+                        if self.index_written.borrow().as_ref() == Some(&harness.state().summary) {
+                            self.disarm().await;
+                        } else {
+                            self.ensure_watchdog().await;
+                        }
                         return;
                     }
                 }
@@ -91,50 +99,91 @@ impl Inner {
         }
     }
 
-    /// Keeps the sessions index's `status` (used for filtering lists) in
-    /// step with the log: a background write whenever the status changes.
-    pub(crate) fn sync_index(self: &Rc<Self>, status: SessionStatus) {
-        if self.indexed_status.replace(Some(status)) == Some(status) {
+    /// Keeps the sessions index's copy of the summary (status, usage,
+    /// running time), which lists are served from and filter on, in step
+    /// with the log: a background write whenever it changes, at once when
+    /// the session comes to rest. A session at rest whose index is written
+    /// needs no alarm any more.
+    pub(crate) fn sync_index(self: &Rc<Self>, summary: &SessionSummary) {
+        *self.indexed_summary.borrow_mut() = Some(summary.clone());
+        if self.index_written.borrow().as_ref() == Some(summary) || self.index_writing.replace(true)
+        {
             return;
         }
-        if self.index_writing.replace(true) {
-            return;
-        }
+        let settle = !summary.at_rest();
         let inner = Rc::clone(self);
         wasm_bindgen_futures::spawn_local(async move {
-            // Let a quick turn settle first: a turn that is over within the
-            // debounce costs the index nothing. Then write until the index
-            // holds the latest status; a change made meanwhile is picked up
-            // by the next round.
-            worker::Delay::from(std::time::Duration::from_millis(INDEX_DEBOUNCE_MS)).await;
-            let mut written = inner.index_written.get();
-            while let Some(status) = inner.indexed_status.get()
-                && written != Some(status)
-            {
-                if let Err(e) = inner.write_index_status(status).await {
-                    log_failure("index_status", &e.to_string(), None);
+            // Let a turn in progress settle first: a turn that is over within
+            // the debounce costs the index one write. Then write until the
+            // index holds the latest summary; a change made meanwhile is
+            // picked up by the next round.
+            if settle {
+                worker::Delay::from(std::time::Duration::from_millis(INDEX_DEBOUNCE_MS)).await;
+            }
+            let mut current = None;
+            loop {
+                let latest = inner.indexed_summary.borrow().clone();
+                let Some(latest) = latest else { break };
+                if inner.index_written.borrow().as_ref() == Some(&latest) {
+                    current = Some(latest);
                     break;
                 }
-                written = Some(status);
-                inner.index_written.set(written);
+                if let Err(e) = inner.write_index_summary(&latest).await {
+                    log_failure("index_summary", &e.to_string(), None);
+                    break;
+                }
+                *inner.index_written.borrow_mut() = Some(latest);
             }
             inner.index_writing.set(false);
+            if current.is_some_and(|summary| summary.at_rest()) && !inner.driving.get() {
+                inner.disarm().await;
+            }
         });
     }
 
-    async fn write_index_status(&self, status: SessionStatus) -> worker::Result<()> {
+    async fn write_index_summary(&self, summary: &SessionSummary) -> worker::Result<()> {
         let Some(record) = self.record()? else {
             return Ok(());
         };
-        let status = serde_json::to_value(status)?
+        let status = serde_json::to_value(summary.status)?
             .as_str()
             .unwrap_or("idle")
             .to_owned();
-        let now = openma_core::wire::Timestamp(worker::Date::now().as_millis() as i64).to_rfc3339();
+        let summary = serde_json::to_string(summary)?;
         self.env
             .d1("DB")?
-            .prepare("UPDATE sessions SET status = ?1, updated_at = ?2 WHERE id = ?3")
-            .bind(&[status.into(), now.into(), record.id.into()])?
+            .prepare("UPDATE sessions SET status = ?1, summary = ?2 WHERE id = ?3")
+            .bind(&[status.into(), summary.into(), record.id.into()])?
+            .run()
+            .await?;
+        Ok(())
+    }
+
+    /// Writes a changed session record (title, metadata, resources,
+    /// archive time) to the sessions index before the change is answered,
+    /// so that a list read after it shows it.
+    pub(crate) async fn index_record(&self, record: &SessionRecord) -> worker::Result<()> {
+        let value = serde_json::to_string(record)?;
+        let title = record
+            .title
+            .clone()
+            .map_or(wasm_bindgen::JsValue::NULL, Into::into);
+        let archived_at = record
+            .archived_at
+            .map_or(wasm_bindgen::JsValue::NULL, |at| at.to_rfc3339().into());
+        self.env
+            .d1("DB")?
+            .prepare(
+                "UPDATE sessions SET record = ?1, title = ?2, archived_at = ?3, updated_at = ?4
+                 WHERE id = ?5",
+            )
+            .bind(&[
+                value.into(),
+                title,
+                archived_at,
+                record.updated_at.to_rfc3339().into(),
+                record.id.clone().into(),
+            ])?
             .run()
             .await?;
         Ok(())
@@ -157,12 +206,13 @@ impl Inner {
 
     /// Removes the alarm this object armed, if any.
     async fn disarm(&self) {
-        if self.armed_at.get().is_none() {
+        // Forgotten before the await: a turn starting meanwhile arms anew,
+        // and its alarm is written after this removal.
+        if self.armed_at.take().is_none() {
             return;
         }
-        match self.state.storage().delete_alarm().await {
-            Ok(()) => self.armed_at.set(None),
-            Err(e) => log_failure("delete_alarm", &e.to_string(), None),
+        if let Err(e) = self.state.storage().delete_alarm().await {
+            log_failure("delete_alarm", &e.to_string(), None);
         }
     }
 
@@ -181,17 +231,11 @@ impl Inner {
 pub(crate) async fn on_alarm(inner: &Rc<Inner>) {
     inner.armed_at.set(None);
     let driving = inner.driving.get();
-    if openma_cloudflare::info_logs(&inner.env) {
-        worker::console_log!(
-            "{}",
-            json!({
-                "level": "info",
-                "event": "session_alarm",
-                "session_id": inner.record().ok().flatten().map(|r| r.id),
-                "driving": driving,
-            })
-        );
-    }
+    inner.log_info(json!({
+        "event": "session_alarm",
+        "session_id": inner.record().ok().flatten().map(|r| r.id),
+        "driving": driving,
+    }));
     if driving {
         inner.arm(now_ms() + inner.watchdog_ms()).await;
         return;

@@ -19,8 +19,6 @@ use openma_core::wire::SessionEvent;
 use openma_core::wire::UserEventParams;
 use openma_core::wire::ValidationError;
 use openma_core::wire::event::SessionDeletedEvent;
-use openma_core::wire::object_type::SessionType;
-use openma_core::wire::usage::SessionStats;
 use serde_json::Value;
 use serde_json::json;
 use worker::Request;
@@ -94,35 +92,15 @@ pub(crate) fn health(inner: &Inner) -> Result<Response> {
     )
 }
 
-/// The session as the API returns it: the record, and the live status and
-/// usage from the log.
+/// The session as the API returns it: the record, with the status and usage
+/// of the log's summary (one row; the log is not folded).
 async fn session_object(inner: &Inner, record: &SessionRecord) -> Result<Session> {
-    let harness = inner.harness().await?;
-    let now = RuntimeClock.now();
-    let state = harness.state();
-    let active_ms = state.active_ms_at(now);
-    Ok(Session {
-        id: record.id.clone(),
-        kind: SessionType::Tag,
-        title: record.title.clone(),
-        status: state.status,
-        environment_id: record.environment_id.clone(),
-        agent: record.agent.clone(),
-        resources: record.resources.clone(),
-        vault_ids: record.vault_ids.clone(),
-        metadata: record.metadata.clone(),
-        created_at: record.created_at,
-        updated_at: record.updated_at,
-        archived_at: record.archived_at,
-        deployment_id: None,
-        usage: state.usage_at(now),
-        stats: SessionStats {
-            active_seconds: Some(active_ms as f64 / 1000.0),
-            duration_seconds: Some(now.millis_since(record.created_at) as f64 / 1000.0),
-        },
-        budget: None,
-        outcome_evaluations: Vec::new(),
-    })
+    let summary = inner
+        .read_store(record)?
+        .summary()
+        .await
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    Ok(record.view(&summary, RuntimeClock.now()))
 }
 
 async fn session_response(inner: &Inner, record: &SessionRecord) -> Result<Response> {
@@ -148,11 +126,9 @@ pub(crate) async fn init(inner: &Rc<Inner>, mut req: Request) -> Result<Response
     inner.save_record(&params.record)?;
     // The main worker indexed the session as idle, or running when it has
     // initial events.
-    inner.index_written.set(Some(if events.is_empty() {
-        openma_core::wire::SessionStatus::Idle
-    } else {
-        openma_core::wire::SessionStatus::Running
-    }));
+    *inner.index_written.borrow_mut() = Some(openma_cloudflare::internal::created_summary(
+        !events.is_empty(),
+    ));
     let harness = inner.harness().await?;
     if !events.is_empty() {
         if let Err(err) = harness.submit(events).await {
@@ -229,7 +205,7 @@ pub(crate) async fn update(
         ));
     }
     record.updated_at = RuntimeClock.now();
-    inner.save_record(&record)?;
+    inner.save_and_index_record(&record).await?;
     session_response(inner, &record).await
 }
 
@@ -247,7 +223,7 @@ pub(crate) async fn add_resource(
     let resource: Value = req.json().await?;
     record.resources.push(resource.clone());
     record.updated_at = RuntimeClock.now();
-    inner.save_record(&record)?;
+    inner.save_and_index_record(&record).await?;
     inner.resources_changed(&record);
     openma_cloudflare::json(200, &resource)
 }
@@ -271,7 +247,7 @@ pub(crate) async fn delete_resource(
         );
     }
     record.updated_at = RuntimeClock.now();
-    inner.save_record(&record)?;
+    inner.save_and_index_record(&record).await?;
     inner.resources_changed(&record);
     openma_cloudflare::json(200, &json!({"id": id, "type": "session_resource_deleted"}))
 }
@@ -282,7 +258,7 @@ pub(crate) async fn archive(inner: &Inner, mut record: SessionRecord) -> Result<
         let now = RuntimeClock.now();
         record.archived_at = Some(now);
         record.updated_at = now;
-        inner.save_record(&record)?;
+        inner.save_and_index_record(&record).await?;
     }
     session_response(inner, &record).await
 }
@@ -291,7 +267,7 @@ pub(crate) async fn archive(inner: &Inner, mut record: SessionRecord) -> Result<
 /// sandbox down, and removes the log.
 pub(crate) async fn delete(inner: &Inner, record: &SessionRecord) -> Result<Response> {
     let harness = inner.harness().await.ok();
-    let head = harness.as_ref().map_or(0, |h| h.state().last_seq);
+    let head = harness.as_ref().map_or(0, |h| h.state().summary.last_seq);
     let seq = head + 1;
     inner.hub.publish(&[SessionEvent {
         seq,
@@ -315,6 +291,7 @@ pub(crate) async fn delete(inner: &Inner, record: &SessionRecord) -> Result<Resp
     storage.delete_all().await?;
     // A turn still running may have appended meanwhile.
     inner.head.forget();
+    inner.summary.forget();
     openma_cloudflare::json(200, &json!({"id": record.id, "type": "session_deleted"}))
 }
 

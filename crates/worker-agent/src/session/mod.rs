@@ -19,9 +19,11 @@ use openma_cloudflare::internal::TENANT_HEADER;
 use openma_core::Harness;
 use openma_core::HarnessConfig;
 use openma_core::Ports;
+use openma_core::SessionSummary;
 use openma_core::llm::CodecModelClient;
 use openma_core::llm::anthropic::AnthropicCodec;
 use openma_core::wire::ApiErrorType;
+use serde_json::json;
 use worker::Env;
 use worker::Request;
 use worker::Response;
@@ -33,6 +35,7 @@ use self::command::Command;
 use self::hub::Hub;
 use self::store::DoEventStore;
 use self::store::HeadCache;
+use self::store::SummaryCache;
 use crate::clock::RuntimeClock;
 use crate::interrupts::InterruptSignal;
 use crate::model::Deadlines;
@@ -69,18 +72,22 @@ pub(crate) struct Inner {
     /// The storage holds a session's schema (false for an id never created,
     /// or a deleted session: nothing is written for those).
     schema_ready: Cell<bool>,
-    /// The status last handed to the sessions index.
-    indexed_status: Cell<Option<openma_core::wire::SessionStatus>>,
+    /// The summary last handed to the sessions index.
+    indexed_summary: RefCell<Option<SessionSummary>>,
     /// An index write is in flight.
     index_writing: Cell<bool>,
-    /// The status the sessions index holds, as far as this activation knows.
-    index_written: Cell<Option<openma_core::wire::SessionStatus>>,
+    /// The summary the sessions index holds, as far as this activation knows.
+    index_written: RefCell<Option<SessionSummary>>,
     /// The session record, read once per activation.
     record_cache: RefCell<Option<SessionRecord>>,
     /// When the armed alarm fires (ms), as far as this activation knows.
     armed_at: Cell<Option<u64>>,
     /// The log's head, shared by the stores of every harness opened.
     head: HeadCache,
+    /// The log's summary, shared the same way.
+    summary: SummaryCache,
+    /// A request for the session has reached this activation.
+    activated: Cell<bool>,
     /// Raised when a `user.interrupt` is recorded: ends a waiting model or
     /// tool call at once.
     pub(crate) interrupts: InterruptSignal,
@@ -109,12 +116,14 @@ impl worker::DurableObject for SessionDO {
                 dirty: Cell::new(false),
                 schema_error,
                 schema_ready: Cell::new(schema_ready),
-                indexed_status: Cell::new(None),
+                indexed_summary: RefCell::new(None),
                 index_writing: Cell::new(false),
-                index_written: Cell::new(None),
+                index_written: RefCell::new(None),
                 record_cache: RefCell::new(None),
                 armed_at: Cell::new(None),
                 head: HeadCache::default(),
+                summary: SummaryCache::default(),
+                activated: Cell::new(false),
                 interrupts: InterruptSignal::default(),
             }),
         }
@@ -143,12 +152,19 @@ impl worker::DurableObject for SessionDO {
         if tenant != record.tenant_id {
             return handlers::error(ApiErrorType::NotFoundError, "session not found");
         }
+        if !self.inner.activated.replace(true) {
+            self.inner.log_info(json!({
+                "event": "session_activated",
+                "session_id": record.id,
+                "command": format!("{command:?}"),
+            }));
+        }
         // The first request after a restart resumes any unfinished work. A
         // read looks for some in the log first, so that reading an idle
         // session never folds its whole log.
         if self.inner.harness.borrow().is_none() && command != Command::Delete {
             let resume = match command {
-                Command::ListEvents | Command::Stream => self
+                Command::Get | Command::ListEvents | Command::Stream => self
                     .inner
                     .read_store(&record)
                     .ok()
@@ -196,6 +212,7 @@ impl Inner {
             hub: Rc::clone(&self.hub),
             signals,
             head: self.head.clone(),
+            summary: self.summary.clone(),
         })
     }
 
@@ -256,6 +273,25 @@ impl Inner {
         Ok(())
     }
 
+    /// Stores a changed session record and hands it to the sessions index.
+    /// The change stands even if the index cannot be written (it is logged;
+    /// the next change writes the whole record again).
+    pub(crate) async fn save_and_index_record(&self, record: &SessionRecord) -> Result<()> {
+        self.save_record(record)?;
+        if let Err(e) = self.index_record(record).await {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({
+                    "level": "error",
+                    "event": "session_index_failure",
+                    "session_id": record.id,
+                    "error": e.to_string(),
+                })
+            );
+        }
+        Ok(())
+    }
+
     /// The session's harness, opened (and the log replayed) on first use.
     pub(crate) async fn harness(&self) -> Result<Rc<SessionHarness>> {
         if let Some(harness) = self.harness.borrow().as_ref() {
@@ -313,11 +349,18 @@ impl Inner {
         if let Some(attempts) = self.setting("MODEL_MAX_ATTEMPTS") {
             config.retry.max_attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
         }
+        let started = worker::Date::now().as_millis();
         let opened = Rc::new(
             Harness::open(config, ports)
                 .await
                 .map_err(|e| worker::Error::RustError(e.to_string()))?,
         );
+        self.log_info(json!({
+            "event": "session_replayed",
+            "session_id": record.id,
+            "events": opened.state().summary.last_seq,
+            "ms": worker::Date::now().as_millis().saturating_sub(started),
+        }));
         // Another request may have opened it while this one awaited.
         let mut slot = self.harness.borrow_mut();
         Ok(Rc::clone(slot.get_or_insert(opened)))
@@ -369,12 +412,21 @@ impl Inner {
         }
     }
 
+    /// Writes an info line (when the log level shows them).
+    pub(crate) fn log_info(&self, mut line: serde_json::Value) {
+        if openma_cloudflare::info_logs(&self.env) {
+            line["level"] = json!("info");
+            worker::console_log!("{line}");
+        }
+    }
+
     /// Forgets everything in memory (the session was deleted).
     pub(crate) fn reset(&self) {
         self.schema_ready.set(false);
         self.record_cache.borrow_mut().take();
         self.armed_at.set(None);
         self.head.forget();
+        self.summary.forget();
         self.harness.borrow_mut().take();
         self.hub.close_all();
     }

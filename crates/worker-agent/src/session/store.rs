@@ -8,8 +8,10 @@
 //! model event, and a query each time cost more than the event itself.
 
 use std::cell::Cell;
+use std::cell::RefCell;
 use std::rc::Rc;
 
+use openma_core::SessionSummary;
 use openma_core::ports::AppendParams;
 use openma_core::ports::EventStore;
 use openma_core::ports::StoreError;
@@ -40,6 +42,7 @@ pub(crate) struct DoEventStore {
     pub(crate) hub: Rc<Hub>,
     pub(crate) signals: Rc<Signals>,
     pub(crate) head: HeadCache,
+    pub(crate) summary: SummaryCache,
 }
 
 /// The log's last seq as this object knows it, shared by every store of the
@@ -52,6 +55,19 @@ impl HeadCache {
     /// Forgets the head.
     pub(crate) fn forget(&self) {
         self.0.set(None);
+    }
+}
+
+/// The log's summary (status, usage, running time) as this object knows it,
+/// shared like the head: kept in `meta` beside the log and written in the
+/// same block as each append, so a read of the session needs one row.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SummaryCache(Rc<RefCell<Option<SessionSummary>>>);
+
+impl SummaryCache {
+    /// Forgets the summary.
+    pub(crate) fn forget(&self) {
+        self.0.borrow_mut().take();
     }
 }
 
@@ -102,12 +118,72 @@ impl DoEventStore {
         Ok(head)
     }
 
-    // The inserts and marks of one append; a failure part-way leaves the
-    // head unknown.
+    /// The log's summary. Written with each append; a log the summary is
+    /// behind (one written before summaries were kept) is folded from where
+    /// the summary ends, once, and the result stored.
+    pub(crate) async fn summary(&self) -> Result<SessionSummary, StoreError> {
+        let cached = self.summary.0.borrow().clone();
+        let mut summary = match cached {
+            Some(summary) => summary,
+            None => self.stored_summary()?.unwrap_or_default(),
+        };
+        let head = self.head_now()?;
+        if summary.last_seq < head {
+            let mut after = summary.last_seq;
+            loop {
+                let batch = self.load(after, 500).await?;
+                let Some(last) = batch.last() else { break };
+                after = last.seq;
+                for record in &batch {
+                    summary.apply(record);
+                }
+            }
+            // Stored only if the log did not move on meanwhile (an append
+            // then wrote its own).
+            if self.head_now()? == summary.last_seq {
+                self.write_summary(&summary)?;
+            }
+        }
+        if self.head_now()? == summary.last_seq {
+            *self.summary.0.borrow_mut() = Some(summary.clone());
+        }
+        Ok(summary)
+    }
+
+    fn stored_summary(&self) -> Result<Option<SessionSummary>, StoreError> {
+        #[derive(Deserialize)]
+        struct Value {
+            value: String,
+        }
+        let rows: Vec<Value> = self
+            .sql
+            .exec("SELECT value FROM meta WHERE key = 'summary'", None)
+            .and_then(|c| c.to_array())
+            .map_err(unavailable)?;
+        rows.first()
+            .map(|row| serde_json::from_str(&row.value).map_err(unavailable))
+            .transpose()
+    }
+
+    fn write_summary(&self, summary: &SessionSummary) -> Result<(), StoreError> {
+        let value = serde_json::to_string(summary).map_err(unavailable)?;
+        self.sql
+            .exec(
+                "INSERT INTO meta (key, value) VALUES ('summary', ?)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                vec![value.into()],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    // The inserts, marks and summary of one append; a failure part-way
+    // leaves the head and the summary unknown.
     fn write(
         &self,
         params: &AppendParams,
         rows: Vec<(&SessionEvent, Option<Timestamp>, i64, String)>,
+        summary: &SessionSummary,
     ) -> Result<(), StoreError> {
         for (record, processed_at, spilled, body) in rows {
             let seq = i64::try_from(record.seq).map_err(unavailable)?;
@@ -135,7 +211,7 @@ impl DoEventStore {
                 )
                 .map_err(unavailable)?;
         }
-        Ok(())
+        self.write_summary(summary)
     }
 
     async fn decode(&self, row: Row) -> Result<SessionEvent, StoreError> {
@@ -282,6 +358,7 @@ impl EventStore for DoEventStore {
             };
             rows.push((record, processed_at, spilled, body));
         }
+        let mut summary = self.summary().await?;
         let actual = self.head_now()?;
         if actual != params.expected_last_seq {
             return Err(StoreError::Conflict {
@@ -289,10 +366,23 @@ impl EventStore for DoEventStore {
                 actual,
             });
         }
-        if let Err(e) = self.write(&params, rows) {
+        if summary.last_seq != actual {
+            // Another append landed while the summary was read: its own is
+            // the current one.
+            summary = match self.summary.0.borrow().clone() {
+                Some(current) if current.last_seq == actual => current,
+                _ => return Err(unavailable("the log's summary is behind its head")),
+            };
+        }
+        for record in &params.events {
+            summary.apply(record);
+        }
+        if let Err(e) = self.write(&params, rows, &summary) {
             self.head.forget();
+            self.summary.forget();
             return Err(e);
         }
+        *self.summary.0.borrow_mut() = Some(summary);
         self.signals.observe(&params.events);
         self.hub.publish(&params.events);
         Ok(())

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use openma_cloudflare::internal::InitParams;
 use openma_cloudflare::internal::SessionRecord;
 use openma_cloudflare::internal::TENANT_HEADER;
+use openma_core::SessionSummary;
 use openma_core::wire::Agent;
 use openma_core::wire::ApiErrorType;
 use openma_core::wire::SessionAgent;
@@ -94,14 +95,9 @@ pub(crate) async fn serve(
             Ok(openma_cloudflare::json(200, &page)?)
         }
         SessionRoute::Get(id) => forward(env, caller, &id, req, Method::Get, "session").await,
-        SessionRoute::Update(id) => {
-            let resp = forward(env, caller, &id, req, Method::Post, "session").await?;
-            reindex(env, caller, &id, resp).await
-        }
-        SessionRoute::Archive(id) => {
-            let resp = forward(env, caller, &id, req, Method::Post, "archive").await?;
-            reindex(env, caller, &id, resp).await
-        }
+        // The SessionDO writes record changes to the index itself.
+        SessionRoute::Update(id) => forward(env, caller, &id, req, Method::Post, "session").await,
+        SessionRoute::Archive(id) => forward(env, caller, &id, req, Method::Post, "archive").await,
         SessionRoute::Delete(id) => {
             let resp = forward(env, caller, &id, req, Method::Delete, "session").await?;
             if resp.status_code() == 200 {
@@ -360,6 +356,7 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
         updated_at: now,
         archived_at: None,
     };
+    let starts_running = !initial_events.is_empty();
     store::sessions::insert(
         env,
         &SessionRow {
@@ -369,15 +366,17 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
             agent_version: i64::try_from(record.agent.version).unwrap_or(i64::MAX),
             environment_id,
             title,
-            status: if initial_events.is_empty() {
-                "idle"
-            } else {
-                "running"
-            }
-            .to_owned(),
+            status: if starts_running { "running" } else { "idle" }.to_owned(),
             created_at: now.to_rfc3339(),
             updated_at: now.to_rfc3339(),
             archived_at: None,
+            record: Some(serde_json::to_string(&record).map_err(ApiError::internal)?),
+            summary: Some(
+                serde_json::to_string(&openma_cloudflare::internal::created_summary(
+                    starts_running,
+                ))
+                .map_err(ApiError::internal)?,
+            ),
         },
     )
     .await?;
@@ -504,44 +503,50 @@ async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult<Value> {
         (true, Some(first)) => Some(cursor("p", &first.id)),
         _ => None,
     };
-    // Each listed session comes from its SessionDO (live status and usage).
-    let mut data = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let mut resp = agent_request(
-            env,
-            caller,
-            &row.id,
-            Method::Get,
-            "session",
-            None,
-            None,
-            None,
-        )
-        .await?;
-        if resp.status_code() == 200 {
-            data.push(resp.json::<Value>().await?);
+    // A session at rest is served from its index row, which its SessionDO
+    // keeps current; one with a turn in progress (its usage and running time
+    // change by the second), or a row from before the index held sessions
+    // whole, is asked of its SessionDO. Those requests run together.
+    let now = now();
+    let mut data: Vec<Option<Value>> = Vec::with_capacity(rows.len());
+    let mut live = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        match indexed_view(row, now) {
+            Some(session) => data.push(Some(session)),
+            None => {
+                data.push(None);
+                live.push((i, row.id.as_str()));
+            }
         }
     }
+    let answers =
+        futures_util::future::join_all(live.iter().map(|(_, id)| live_session(env, caller, id)))
+            .await;
+    for ((i, _), answer) in live.iter().zip(answers) {
+        data[*i] = answer?;
+    }
+    let data: Vec<Value> = data.into_iter().flatten().collect();
     Ok(json!({"data": data, "next_page": next_page, "prev_page": prev_page}))
 }
 
-/// Re-reads an updated or archived session into the index.
-async fn reindex(env: &Env, caller: &Caller, id: &str, resp: Response) -> ApiResult<Response> {
-    if resp.status_code() != 200 {
-        return Ok(resp);
+/// A session at rest, as its index row holds it.
+fn indexed_view(row: &SessionRow, now: Timestamp) -> Option<Value> {
+    let record: SessionRecord = serde_json::from_str(row.record.as_deref()?).ok()?;
+    let summary: SessionSummary = serde_json::from_str(row.summary.as_deref()?).ok()?;
+    if !summary.at_rest() {
+        return None;
     }
-    let mut resp = resp;
-    let session: Value = resp.json().await?;
-    store::sessions::update(
-        env,
-        &caller.tenant_id,
-        id,
-        session["title"].as_str(),
-        session["archived_at"].as_str(),
-        session["updated_at"].as_str().unwrap_or_default(),
-    )
-    .await?;
-    Ok(openma_cloudflare::json(200, &session)?)
+    serde_json::to_value(record.view(&summary, now)).ok()
+}
+
+/// A session as its SessionDO reports it (None if it is gone).
+async fn live_session(env: &Env, caller: &Caller, id: &str) -> ApiResult<Option<Value>> {
+    let mut resp = agent_request(env, caller, id, Method::Get, "session", None, None, None).await?;
+    if resp.status_code() == 200 {
+        Ok(Some(resp.json::<Value>().await?))
+    } else {
+        Ok(None)
+    }
 }
 
 /// Sends a request straight to the session's SessionDO (a Durable Object

@@ -19,6 +19,12 @@ pub(crate) struct SessionRow {
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
     pub(crate) archived_at: Option<String>,
+    /// The session record as JSON, kept by the SessionDO.
+    #[serde(default)]
+    pub(crate) record: Option<String>,
+    /// The summary of the log as JSON, kept by the SessionDO.
+    #[serde(default)]
+    pub(crate) summary: Option<String>,
 }
 
 /// How many of the tenant's sessions other than `except_id` the index shows
@@ -48,8 +54,8 @@ pub(crate) async fn insert(env: &Env, row: &SessionRow) -> worker::Result<()> {
     super::run(
         env,
         "INSERT INTO sessions (id, tenant_id, agent_id, agent_version, environment_id, title,
-                               status, created_at, updated_at, archived_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                               status, created_at, updated_at, archived_at, record, summary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         &[
             Param::from(row.id.as_str()),
             Param::from(row.tenant_id.as_str()),
@@ -61,31 +67,8 @@ pub(crate) async fn insert(env: &Env, row: &SessionRow) -> worker::Result<()> {
             Param::from(row.created_at.as_str()),
             Param::from(row.updated_at.as_str()),
             Param::from(row.archived_at.clone()),
-        ],
-    )
-    .await
-    .map(|_| ())
-}
-
-/// Updates the indexed copy of a session's title, archive time or status.
-pub(crate) async fn update(
-    env: &Env,
-    tenant_id: &str,
-    id: &str,
-    title: Option<&str>,
-    archived_at: Option<&str>,
-    updated_at: &str,
-) -> worker::Result<()> {
-    super::run(
-        env,
-        "UPDATE sessions SET title = ?3, archived_at = ?4, updated_at = ?5
-         WHERE tenant_id = ?1 AND id = ?2",
-        &[
-            Param::from(tenant_id),
-            Param::from(id),
-            Param::from(title.map(str::to_owned)),
-            Param::from(archived_at.map(str::to_owned)),
-            Param::from(updated_at),
+            Param::from(row.record.clone()),
+            Param::from(row.summary.clone()),
         ],
     )
     .await
@@ -124,7 +107,7 @@ pub(crate) async fn list(
 ) -> worker::Result<Vec<SessionRow>> {
     let mut sql = String::from(
         "SELECT id, tenant_id, agent_id, agent_version, environment_id, title, status,
-                created_at, updated_at, archived_at
+                created_at, updated_at, archived_at, record, summary
          FROM sessions WHERE tenant_id = ?1",
     );
     let mut params = vec![Param::from(tenant_id)];
