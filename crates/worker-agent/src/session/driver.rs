@@ -81,10 +81,16 @@ impl Inner {
                 // write removes the alarm.
                 Ok(StepOutcome::Idle | StepOutcome::Terminated) => {
                     if !self.dirty.get() {
-                        if self.index_written.borrow().as_ref() == Some(&harness.state().summary) {
-                            self.disarm().await;
-                        } else {
+                        let indexed = || {
+                            self.index_written.borrow().as_ref() == Some(&harness.state().summary)
+                        };
+                        if !indexed() {
                             self.ensure_watchdog().await;
+                        }
+                        // The write may have landed meanwhile, seeing the
+                        // driver still running.
+                        if indexed() {
+                            self.disarm().await;
                         }
                         return;
                     }
