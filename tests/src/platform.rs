@@ -201,6 +201,62 @@ impl Platform {
         let _ = self.child.wait();
     }
 
+    /// The resident set, in bytes, of every `workerd` process this platform
+    /// started (read from `/proc`).
+    pub fn workerd_resident_bytes(&self) -> Result<u64> {
+        let mut parents: Vec<(u32, u32, String)> = Vec::new();
+        for entry in std::fs::read_dir("/proc").context("reading /proc")? {
+            let Ok(entry) = entry else { continue };
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces and parens.
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let comm = stat[open + 1..close].to_owned();
+            let ppid = stat[close + 1..]
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            parents.push((pid, ppid, comm));
+        }
+        let mut ours = vec![self.child.id()];
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for (pid, ppid, _) in &parents {
+                if ours.contains(ppid) && !ours.contains(pid) {
+                    ours.push(*pid);
+                    grew = true;
+                }
+            }
+        }
+        let mut total = 0;
+        for (pid, _, comm) in &parents {
+            if comm != "workerd" || !ours.contains(pid) {
+                continue;
+            }
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let kb: u64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            total += kb * 1024;
+        }
+        Ok(total)
+    }
+
     /// Whether `xtask dev` has exited.
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))

@@ -286,6 +286,122 @@ async fn events_page(api: &Api, n: usize) -> Result<(Samples, usize)> {
     Ok((samples, size))
 }
 
+/// The sessions the scale figures use: created by one agent in one
+/// environment, `n` of them, each after one text turn (run `concurrency` at
+/// a time), all at rest.
+async fn many_idle_sessions(api: &Api, n: usize, concurrency: usize) -> Result<Vec<String>> {
+    let env = api
+        .ok(
+            reqwest::Method::POST,
+            "/v1/environments",
+            Some(json!({"name": "bench-scale"})),
+        )
+        .await?;
+    let agent = api
+        .ok(reqwest::Method::POST, "/v1/agents", Some(agent()))
+        .await?;
+    let body = json!({"agent": agent["id"], "environment_id": env["id"]});
+    let mut ids = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(concurrency) {
+        let made = futures_util::future::try_join_all(chunk.iter().map(|_| async {
+            let session = api
+                .ok(reqwest::Method::POST, "/v1/sessions", Some(body.clone()))
+                .await?;
+            let id = session["id"].as_str().context("session id")?.to_owned();
+            let mut stream = api.stream(&id, None, "").await?;
+            turn(api, &id, "hello", &mut stream).await?;
+            Ok::<_, anyhow::Error>(id)
+        }))
+        .await?;
+        ids.extend(made);
+    }
+    Ok(ids)
+}
+
+/// `GET /v1/sessions?limit=100`, `n` times.
+async fn sessions_list(api: &Api, n: usize) -> Result<Samples> {
+    let mut samples = Samples::default();
+    for _ in 0..n {
+        let started = Instant::now();
+        let page = api
+            .ok(reqwest::Method::GET, "/v1/sessions?limit=100", None)
+            .await?;
+        samples.push(started.elapsed());
+        let listed = page["data"].as_array().map_or(0, Vec::len);
+        if listed != 100 {
+            bail!("the list held {listed} sessions, not 100");
+        }
+    }
+    Ok(samples)
+}
+
+/// A session whose log holds at least `events` events: `user.message`s
+/// sent a thousand to a request, each batch answered by one turn.
+async fn long_session(api: &Api, events: usize) -> Result<String> {
+    let session = api.session_with_agent(agent()).await?;
+    let id = session["id"].as_str().context("session id")?.to_owned();
+    let mut stream = api.stream(&id, None, "").await?;
+    let batch: Vec<Value> = (0..1000)
+        .map(|i| json!({"type": "user.message", "content": [{"type": "text", "text": format!("note {i}")}]}))
+        .collect();
+    let mut written = 0;
+    while written < events {
+        api.send(&id, Value::Array(batch.clone())).await?;
+        stream.until("session.status_idle", WAIT).await?;
+        // The batch, and the turn's running, model span, reply and idle.
+        written += batch.len() + 5;
+    }
+    Ok(id)
+}
+
+/// `GET .../events?limit=100` starting `depth` events into the log, `n`
+/// times.
+async fn events_page_deep(api: &Api, id: &str, depth: usize, n: usize) -> Result<Samples> {
+    let mut path = format!("/v1/sessions/{id}/events?limit=1000");
+    let mut cursor = String::new();
+    for _ in 0..depth / 1000 {
+        let page = api.ok(reqwest::Method::GET, &path, None).await?;
+        cursor = page["next_page"]
+            .as_str()
+            .context("the log ended before the depth asked")?
+            .to_owned();
+        path = format!("/v1/sessions/{id}/events?limit=1000&page={cursor}");
+    }
+    let mut samples = Samples::default();
+    for _ in 0..n {
+        let started = Instant::now();
+        let page = api
+            .ok(
+                reqwest::Method::GET,
+                &format!("/v1/sessions/{id}/events?limit=100&page={cursor}"),
+                None,
+            )
+            .await?;
+        samples.push(started.elapsed());
+        if page["data"].as_array().map_or(0, Vec::len) != 100 {
+            bail!("a deep page held fewer than 100 events");
+        }
+    }
+    Ok(samples)
+}
+
+/// `GET /v1/sessions/{id}` of each session, the first request to each
+/// since the platform started.
+async fn cold_opens(api: &Api, ids: &[String]) -> Result<Samples> {
+    let mut samples = Samples::default();
+    for id in ids {
+        let started = Instant::now();
+        api.ok(reqwest::Method::GET, &format!("/v1/sessions/{id}"), None)
+            .await?;
+        samples.push(started.elapsed());
+    }
+    Ok(samples)
+}
+
+fn megabytes(bytes: u64) -> f64 {
+    round(bytes as f64 / (1024.0 * 1024.0))
+}
+
 fn wasm_sizes(root: &std::path::Path) -> Result<BTreeMap<String, (u64, u64)>> {
     let mut sizes = BTreeMap::new();
     for worker in ["main", "agent", "integrations"] {
@@ -317,11 +433,23 @@ async fn main() -> Result<()> {
         .ok()
         .filter(|l| !l.is_empty())
         .unwrap_or_else(|| "warn".to_owned());
-    let platform = Platform::builder()
-        .env("ANTHROPIC_BASE_URL", &mock.base_url())
-        .env("OMA_LOG_LEVEL", &log_level)
-        .start()?;
-    let outcome = run(&mock, &platform, &log_level).await;
+    // The cold-open figures restart the platform on the same state.
+    let state = tempfile::Builder::new().prefix("openma-bench-").tempdir()?;
+    let start = |keys: Option<(&str, &str)>| {
+        let mut builder = Platform::builder()
+            .env("ANTHROPIC_BASE_URL", &mock.base_url())
+            .env("OMA_LOG_LEVEL", &log_level)
+            .state_dir(state.path());
+        if let Some((api_key, root_secret)) = keys {
+            builder = builder.keys(api_key, root_secret);
+        }
+        builder.start()
+    };
+    let mut platform = start(None)?;
+    let outcome = run(&mock, &mut platform, &log_level, &|k, r| {
+        start(Some((k, r)))
+    })
+    .await;
     if outcome.is_err() {
         let output = platform.output();
         let tail: Vec<&str> = output.lines().rev().take(60).collect();
@@ -333,7 +461,12 @@ async fn main() -> Result<()> {
     outcome
 }
 
-async fn run(mock: &MockModel, platform: &Platform, log_level: &str) -> Result<()> {
+async fn run(
+    mock: &MockModel,
+    platform: &mut Platform,
+    log_level: &str,
+    restart: &dyn Fn(&str, &str) -> Result<Platform>,
+) -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let api = Api::new(platform);
     eprintln!("bench: platform ready at {}", platform.base_url());
@@ -364,6 +497,45 @@ async fn run(mock: &MockModel, platform: &Platform, log_level: &str) -> Result<(
     eprintln!("bench: fan-out lag {:?}", lags.summary());
     let create = create_sessions(&api, 100).await?;
     let (page, page_size) = events_page(&api, 30).await?;
+
+    // Scale: many sessions at rest, and long logs.
+    let rss_before = platform.workerd_resident_bytes()?;
+    let idle = many_idle_sessions(&api, 1000, 10).await?;
+    let rss_busy = platform.workerd_resident_bytes()?;
+    // Idle objects hold no alarm; give the runtime time to evict them.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let rss_idle = platform.workerd_resident_bytes()?;
+    eprintln!(
+        "bench: workerd resident set {} MB before, {} MB after {} sessions' turns, {} MB 30 s later",
+        megabytes(rss_before),
+        megabytes(rss_busy),
+        idle.len(),
+        megabytes(rss_idle)
+    );
+    let list = sessions_list(&api, 50).await?;
+    eprintln!(
+        "bench: session list, 100 of {}: {:?}",
+        idle.len(),
+        list.summary()
+    );
+    let mut long = Vec::new();
+    for _ in 0..10 {
+        long.push(long_session(&api, 10_000).await?);
+    }
+    let deep = events_page_deep(&api, &long[0], 5_000, 50).await?;
+    eprintln!("bench: 100 events, 5,000 deep: {:?}", deep.summary());
+    let (api_key, root_secret) = (
+        platform.api_key().to_owned(),
+        platform.root_secret().to_owned(),
+    );
+    platform.stop();
+    *platform = restart(&api_key, &root_secret)?;
+    let api = Api::new(platform);
+    // The workers themselves are loaded before the first session is opened.
+    api.ok(reqwest::Method::GET, "/v1/sessions?limit=1", None)
+        .await?;
+    let cold = cold_opens(&api, &long).await?;
+    eprintln!("bench: cold open, 10,000 events: {:?}", cold.summary());
     let sizes = wasm_sizes(&root)?;
 
     let floor_p50 = floor_live.quantile(0.5);
@@ -379,11 +551,24 @@ async fn run(mock: &MockModel, platform: &Platform, log_level: &str) -> Result<(
         "create_session_ms": create.summary(),
         "events_page_1000_ms": page.summary(),
         "events_page_size": page_size,
+        "cold_open_ms": cold.summary(),
+        "events_page_deep_ms": deep.summary(),
+        "sessions_list_ms": list.summary(),
+        "idle_rss_mb": megabytes(rss_idle),
+        "idle_rss_detail_mb": {
+            "before": megabytes(rss_before),
+            "after_turns": megabytes(rss_busy),
+            "idle_30s": megabytes(rss_idle),
+            "sessions": idle.len(),
+        },
         "times_floor_p50": {
             "text_turn": times_floor(&text),
             "tool_turn": times_floor(&tool),
             "create_session": times_floor(&create),
             "events_page_1000": times_floor(&page),
+            "cold_open": times_floor(&cold),
+            "events_page_deep": times_floor(&deep),
+            "sessions_list": times_floor(&list),
         },
         "wasm_raw_bytes": sizes.iter().map(|(k, v)| (k.clone(), v.0)).collect::<BTreeMap<_, _>>(),
         "wasm_gzip_bytes": sizes.iter().map(|(k, v)| (k.clone(), v.1)).collect::<BTreeMap<_, _>>(),
@@ -417,6 +602,14 @@ async fn run(mock: &MockModel, platform: &Platform, log_level: &str) -> Result<(
         &format!("GET events, {page_size} per page"),
         &page,
     );
+    row(&mut table, "cold open, 10,000-event log", &cold);
+    row(&mut table, "GET events, 100 at 5,000 deep", &deep);
+    row(&mut table, "GET /v1/sessions, 100 of 1,000+", &list);
+    table.push_str(&format!(
+        "| workerd resident set, 1,000 idle sessions | {} MB | (before: {} MB) | |\n",
+        megabytes(rss_idle),
+        megabytes(rss_before)
+    ));
     for (c, rate) in &per_second {
         table.push_str(&format!(
             "| turns/s, {} sessions | {rate:.1} | | |\n",
