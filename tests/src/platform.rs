@@ -53,6 +53,13 @@ impl PlatformBuilder {
         self
     }
 
+    /// Runs on the state and with the keys of `earlier` (stopped first), as
+    /// the same deployment restarted.
+    pub fn state_of(self, earlier: &Platform) -> Self {
+        self.state_dir(earlier.state_dir())
+            .keys(earlier.api_key(), earlier.root_secret())
+    }
+
     /// Starts the platform and waits for its `ready` line. Fails with the
     /// platform's output if it does not become ready.
     pub fn start(self) -> Result<Platform> {

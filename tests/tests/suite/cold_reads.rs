@@ -59,7 +59,6 @@ async fn reads_after_a_restart_neither_wake_idle_sessions_nor_replay_their_logs(
         .state_dir(state.path())
         .start()
         .unwrap();
-    let (api_key, root_secret) = (first.api_key().to_owned(), first.root_secret().to_owned());
     let api = Api::new(&first);
     let mut ids = Vec::new();
     let mut before = Vec::new();
@@ -102,8 +101,7 @@ async fn reads_after_a_restart_neither_wake_idle_sessions_nor_replay_their_logs(
 
     let second = Platform::builder()
         .env("ANTHROPIC_BASE_URL", &mock.base_url())
-        .state_dir(state.path())
-        .keys(&api_key, &root_secret)
+        .state_of(&first)
         .start()
         .unwrap();
     let api = Api::new(&second);

@@ -149,7 +149,6 @@ async fn a_platform_killed_mid_turn_finishes_the_turn_after_restart() {
         .state_dir(state.path())
         .start()
         .unwrap();
-    let (api_key, root_secret) = (first.api_key().to_owned(), first.root_secret().to_owned());
     let api = Api::new(&first);
     let session = api.session_with_agent(agent("survivor")).await.unwrap();
     let id = session["id"].as_str().unwrap().to_owned();
@@ -173,8 +172,7 @@ async fn a_platform_killed_mid_turn_finishes_the_turn_after_restart() {
 
     let second = Platform::builder()
         .env("ANTHROPIC_BASE_URL", &mock.base_url())
-        .state_dir(state.path())
-        .keys(&api_key, &root_secret)
+        .state_of(&first)
         .start()
         .unwrap();
     let api = Api::new(&second);
