@@ -52,7 +52,7 @@ struct Config {
     port: u16,
     state_dir: PathBuf,
     vars: BTreeMap<&'static str, String>,
-    sandbox_port: u16,
+    sandbox_port: Option<u16>,
     inspector_port: u16,
 }
 
@@ -86,11 +86,9 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         );
     }
 
-    let config = Config::resolve()?;
+    let mut config = Config::resolve()?;
     let logs = config.state_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let configs = config.write_wrangler_configs()?;
-    apply_migrations(&tools, &config, &configs[0])?;
 
     let events = watch_for_stop(options.exit_on_stdin_eof)?;
 
@@ -99,15 +97,19 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         .get("SANDBOX_TOKEN")
         .cloned()
         .unwrap_or_default();
+    // The sandbox server binds its ports itself (port 0 unless
+    // `OMA_SANDBOX_PORT` names one) and says which in its `listening` line:
+    // a port chosen here and bound there could be taken in between by
+    // another platform starting beside this one.
+    let sandbox_log = logs.join("sandbox.log");
+    let log_start = std::fs::metadata(&sandbox_log).map_or(0, |m| m.len());
     let mut sandbox = Supervised::spawn(
         "sandbox server",
         std::process::Command::new(&sandbox_bin)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", config.sandbox_port))
-            // Below the kernel's ephemeral range, like every port chosen
-            // here: the local runtime's own sockets can never take it.
+            .arg(format!("127.0.0.1:{}", config.sandbox_port.unwrap_or(0)))
             .arg("--proxy-listen")
-            .arg(format!("127.0.0.1:{}", proc::free_port()?))
+            .arg("127.0.0.1:0")
             .arg("--state-dir")
             .arg(config.state_dir.join("sandbox"))
             .args(&confinement)
@@ -118,19 +120,21 @@ pub(crate) fn run(options: &Options) -> Result<()> {
                 "OMA_SANDBOX_EGRESS_FORWARD",
                 format!("http://127.0.0.1:{}/internal/egress", config.port),
             ),
-        &logs.join("sandbox.log"),
+        &sandbox_log,
         true,
     )?;
-    wait_healthy(
-        &mut [&mut sandbox],
-        config.sandbox_port,
-        Duration::from_secs(30),
-    )
+    let sandbox_port = listening_port(&mut sandbox, &sandbox_log, log_start)?;
+    config
+        .vars
+        .insert("SANDBOX_URL", format!("http://127.0.0.1:{sandbox_port}"));
+    wait_healthy(&mut [&mut sandbox], sandbox_port, Duration::from_secs(30))
     .context(if confinement.contains(&"bwrap") {
         "the sandbox server did not become healthy (when it cannot confine shells on this machine, its message above says why; OMA_SANDBOX_UNCONFINED=1 runs tools unconfined instead)"
     } else {
         "the sandbox server did not become healthy"
     })?;
+    let configs = config.write_wrangler_configs()?;
+    apply_migrations(&tools, &config, &configs[0])?;
 
     let mut dev = wrangler::offline(&tools);
     dev.arg("dev");
@@ -262,9 +266,14 @@ impl Config {
                 vars.insert(name, value);
             }
         }
-        let sandbox_port = port_from_env("OMA_SANDBOX_PORT")?;
+        let sandbox_port = match env_nonempty("OMA_SANDBOX_PORT") {
+            Some(p) => Some(
+                p.parse()
+                    .with_context(|| format!("OMA_SANDBOX_PORT={p} is not a port"))?,
+            ),
+            None => None,
+        };
         let inspector_port = port_from_env("OMA_INSPECTOR_PORT")?;
-        vars.insert("SANDBOX_URL", format!("http://127.0.0.1:{sandbox_port}"));
         vars.insert("SANDBOX_TOKEN", random_hex(24)?);
         Ok(Self {
             port,
@@ -332,6 +341,41 @@ fn sandbox_confinement() -> Result<Vec<&'static str>> {
 
 fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The API port of the sandbox server, from the `listening` line it
+/// writes to its log (read from `from`, where this run's lines begin).
+fn listening_port(server: &mut Supervised, log: &Path, from: u64) -> Result<u16> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read(log).unwrap_or_default();
+        let ours = text
+            .get(usize::try_from(from).unwrap_or(0)..)
+            .unwrap_or(&[]);
+        for line in String::from_utf8_lossy(ours).lines() {
+            let Ok(line) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if line["event"] == "listening"
+                && let Some(port) = line["addr"]
+                    .as_str()
+                    .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+                    .map(|a| a.port())
+            {
+                return Ok(port);
+            }
+        }
+        if let Some(status) = server.exited() {
+            bail!(
+                "the sandbox server exited with {status} before listening (its log: {})",
+                log.display()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!("the sandbox server did not say where it listens within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn port_from_env(name: &str) -> Result<u16> {
