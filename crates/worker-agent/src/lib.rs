@@ -34,8 +34,8 @@ const WORKER: &str = "openma-agent";
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
-    if req.method() == Method::Get && path == "/health" {
-        return health(&env).await;
+    if req.method() == Method::Get && (path == "/health" || path == "/ready") {
+        return health(&env, path == "/ready").await;
     }
     // `/sessions/{id}/...`: the session's own object answers.
     if let Some(rest) = path.strip_prefix("/sessions/") {
@@ -57,7 +57,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     )
 }
 
-async fn health(env: &Env) -> Result<Response> {
+/// `GET /health`: every backend of this worker. `GET /ready` also needs
+/// the model provider's key, without which no turn can run.
+async fn health(env: &Env, ready: bool) -> Result<Response> {
     let (config, d1, kv, blobs, session_do, sandbox) = futures_util::join!(
         openma_cloudflare::probe_config(
             env,
@@ -80,6 +82,12 @@ async fn health(env: &Env) -> Result<Response> {
     report.add("config", config);
     report.add("session_do", session_do);
     report.add("sandbox", sandbox);
+    if ready {
+        report.add(
+            "model_key",
+            openma_cloudflare::probe_config(env, &["ANTHROPIC_API_KEY"]).await,
+        );
+    }
     report.into_response()
 }
 

@@ -83,6 +83,7 @@ async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Respon
     match (route, caller) {
         (Route::Health, _) => Ok(handlers::health::deep(env).await?),
         (Route::HealthLive, _) => Ok(handlers::health::live()?),
+        (Route::Ready, _) => Ok(handlers::health::ready(env).await?),
         (Route::OpenApi, _) => {
             let mut resp = Response::ok(route::OPENAPI_JSON)?;
             resp.headers_mut().set("content-type", "application/json")?;

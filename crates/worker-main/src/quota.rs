@@ -60,6 +60,9 @@ impl worker::DurableObject for TenantQuota {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        if req.path() == "/health" {
+            return openma_cloudflare::json(200, &json!({"status": "ok"}));
+        }
         let per_minute = openma_cloudflare::query_pairs(&req.inner().url())
             .into_iter()
             .find(|(key, _)| key == "per_minute")

@@ -12,6 +12,8 @@ pub(crate) enum Route {
     Health,
     /// `GET /health/live`: this worker only.
     HealthLive,
+    /// `GET /ready`: every worker, binding, migration and required secret.
+    Ready,
     /// `GET /v1/openapi.json`: the OpenAPI document of this API (no key needed).
     OpenApi,
     /// `/integrations/...`: forwarded to the integrations worker untouched.
@@ -70,6 +72,7 @@ impl Route {
         let route = match (method, segments.as_slice()) {
             (Method::Get, ["health"]) => Self::Health,
             (Method::Get, ["health", "live"]) => Self::HealthLive,
+            (Method::Get, ["ready"]) => Self::Ready,
             (Method::Get, ["v1", "openapi.json"]) => Self::OpenApi,
             (Method::Post, ["v1", "tenants"]) => Self::CreateTenant,
             (Method::Post, ["v1", "api_keys"]) => Self::CreateApiKey,
@@ -120,7 +123,7 @@ impl Route {
     pub(crate) fn authenticated(&self) -> bool {
         !matches!(
             self,
-            Self::Health | Self::HealthLive | Self::OpenApi | Self::Integrations
+            Self::Health | Self::HealthLive | Self::Ready | Self::OpenApi | Self::Integrations
         )
     }
 }

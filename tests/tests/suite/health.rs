@@ -159,3 +159,62 @@ fn a_short_root_secret_fails_health_naming_the_backend_without_revealing_it() {
         "the secret leaked into the output: {text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ready_checks_migrations_quotas_and_secrets_and_names_what_is_missing() {
+    let platform = Platform::start().expect("platform");
+    let (status, report) = get_json(&platform.url("/ready")).await;
+    assert_eq!(status, 200, "{report:#}");
+    assert_ok(
+        &report,
+        &[
+            "d1",
+            "kv",
+            "r2_files",
+            "r2_blobs",
+            "config",
+            "agent",
+            "integrations",
+            "migrations",
+            "quota",
+        ],
+    );
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
+        .expect("migrations")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".sql"))
+        })
+        .count();
+    assert_eq!(
+        report["backends"]["migrations"]["detail"]["applied"],
+        migrations
+    );
+    assert_eq!(
+        report["backends"]["agent"]["detail"]["backends"]["model_key"]["status"],
+        "ok"
+    );
+
+    // Without the model provider's key the platform is alive but not ready,
+    // and the report names the part.
+    let keyless = Platform::builder()
+        .env("ANTHROPIC_API_KEY", "")
+        .start()
+        .expect("platform without a model key");
+    let (status, report) = get_json(&keyless.url("/ready")).await;
+    assert_eq!(status, 503, "{report:#}");
+    assert_eq!(
+        report["failing"],
+        serde_json::json!(["agent"]),
+        "{report:#}"
+    );
+    let agent = &report["backends"]["agent"]["error"];
+    assert!(
+        agent
+            .as_str()
+            .is_some_and(|e| e.contains("model_key") && e.contains("ANTHROPIC_API_KEY is not set")),
+        "{report:#}"
+    );
+    let (status, report) = get_json(&keyless.url("/health")).await;
+    assert_eq!(status, 200, "liveness does not need the key: {report:#}");
+}
