@@ -4,12 +4,16 @@
 use openma_cloudflare::ids::constant_time_eq;
 use openma_cloudflare::ids::sha256_hex;
 use openma_core::wire::ApiErrorType;
+use openma_core::wire::Timestamp;
 use worker::Env;
 use worker::Request;
 
 use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::store;
+
+/// How often a key's `last_used_at` may move.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
 /// The tenant the bootstrap key belongs to.
 pub(crate) const DEFAULT_TENANT: &str = "default";
@@ -60,12 +64,24 @@ pub(crate) async fn authenticate(req: &Request, env: &Env) -> ApiResult<Caller> 
             api_key_id: None,
         });
     }
-    match store::api_keys::find_active(env, &digest).await? {
-        Some(found) => Ok(Caller {
-            tenant_id: found.tenant_id,
-            operator: false,
-            api_key_id: Some(found.id),
-        }),
+    let now = crate::request::now();
+    match store::api_keys::find_active(env, &digest, &now.to_rfc3339()).await? {
+        Some(found) => {
+            // `last_used_at` moves at most once a minute per key.
+            let stale_before = Timestamp(now.0 - LAST_USED_RESOLUTION_MS).to_rfc3339();
+            if found
+                .last_used_at
+                .as_deref()
+                .is_none_or(|at| at < stale_before.as_str())
+            {
+                store::api_keys::touch(env, &found.id, &now.to_rfc3339(), &stale_before).await?;
+            }
+            Ok(Caller {
+                tenant_id: found.tenant_id,
+                operator: false,
+                api_key_id: Some(found.id),
+            })
+        }
         None => Err(ApiError::new(
             ApiErrorType::AuthenticationError,
             "invalid API key",

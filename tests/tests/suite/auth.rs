@@ -299,3 +299,121 @@ async fn bad_input_gets_clear_errors() {
     let (s, _, _) = api.call(Method::GET, "/health", None, None).await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_record_their_last_use_expire_and_stop_at_once_when_revoked() {
+    use reqwest::Method;
+    let platform = Platform::start().unwrap();
+    let api = Api::new(&platform);
+    let operator = platform.api_key();
+    let (s, _, tenant) = api
+        .call(
+            Method::POST,
+            "/v1/tenants",
+            Some(operator),
+            Some(json!({"name": "keyring"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{tenant:#}");
+    let key = tenant["api_key"]["key"].as_str().unwrap().to_owned();
+    assert_eq!(tenant["api_key"]["last_used_at"], Value::Null);
+    assert_eq!(tenant["api_key"]["expires_at"], Value::Null);
+
+    // Using the key records when, to the minute: two uses, one write.
+    let started = chrono_now_ms();
+    for _ in 0..2 {
+        let (s, _, _) = api
+            .call(Method::GET, "/v1/api_keys", Some(&key), None)
+            .await;
+        assert_eq!(s, 200);
+    }
+    let (_, _, page) = api
+        .call(Method::GET, "/v1/api_keys", Some(&key), None)
+        .await;
+    let listed = &page["data"][0];
+    let used = listed["last_used_at"].as_str().expect("last_used_at");
+    let used_ms = parse_ms(used);
+    assert!(
+        used_ms >= started - 1_000 && used_ms <= chrono_now_ms() + 1_000,
+        "{used}"
+    );
+
+    // A key that expires works until then, and not after.
+    let expires = format_ms(chrono_now_ms() + 2_000);
+    let (s, _, short) = api
+        .call(
+            Method::POST,
+            "/v1/api_keys",
+            Some(&key),
+            Some(json!({"name": "short-lived", "expires_at": expires})),
+        )
+        .await;
+    assert_eq!(s, 200, "{short:#}");
+    assert_eq!(short["expires_at"], expires);
+    let short_key = short["key"].as_str().unwrap().to_owned();
+    let (s, _, _) = api
+        .call(Method::GET, "/v1/agents", Some(&short_key), None)
+        .await;
+    assert_eq!(s, 200);
+    let wait = (parse_ms(&expires) - chrono_now_ms()).max(0) as u64 + 200;
+    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+    let (s, h, b) = api
+        .call(Method::GET, "/v1/agents", Some(&short_key), None)
+        .await;
+    assert_error(s, &h, &b, 401, "authentication_error");
+
+    // An expiry in the past, or not a time, is refused and nothing is made.
+    for bad in [json!("2020-01-01T00:00:00Z"), json!("tomorrow"), json!(7)] {
+        let (s, h, b) = api
+            .call(
+                Method::POST,
+                "/v1/api_keys",
+                Some(&key),
+                Some(json!({"expires_at": bad})),
+            )
+            .await;
+        assert_error(s, &h, &b, 400, "invalid_request_error");
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("expires_at"),
+            "{b:#}"
+        );
+    }
+    let (_, _, page) = api
+        .call(Method::GET, "/v1/api_keys", Some(&key), None)
+        .await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 2, "{page:#}");
+
+    // Revocation takes effect on the next request.
+    let id = tenant["api_key"]["id"].as_str().unwrap();
+    let (s, _, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/v1/api_keys/{id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, h, b) = api.call(Method::GET, "/v1/agents", Some(&key), None).await;
+    assert_error(s, &h, &b, 401, "authentication_error");
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn parse_ms(at: &str) -> i64 {
+    openma_core::wire::Timestamp::parse_rfc3339(at)
+        .unwrap_or_else(|| panic!("not a timestamp: {at}"))
+        .0
+}
+
+fn format_ms(ms: i64) -> String {
+    openma_core::wire::Timestamp(ms).to_rfc3339()
+}

@@ -1,6 +1,7 @@
 //! `/v1/api_keys`: a tenant's keys. A key is shown once, at creation.
 
 use openma_cloudflare::ids::sha256_hex;
+use openma_core::wire::Timestamp;
 use serde_json::Value;
 use serde_json::json;
 use worker::Env;
@@ -23,12 +24,19 @@ fn object(row: &ApiKeyRow) -> Value {
         "name": row.name,
         "key_hint": row.key_hint,
         "created_at": row.created_at,
+        "last_used_at": row.last_used_at,
+        "expires_at": row.expires_at,
     })
 }
 
 /// Mints, stores (as a digest) and returns a new key for `tenant_id`; the
 /// returned object is the only place the key ever appears.
-pub(crate) async fn issue(env: &Env, tenant_id: &str, name: Option<String>) -> ApiResult<Value> {
+pub(crate) async fn issue(
+    env: &Env,
+    tenant_id: &str,
+    name: Option<String>,
+    expires_at: Option<String>,
+) -> ApiResult<Value> {
     let now = now();
     let key = openma_cloudflare::ids::random_token(KEY_PREFIX).map_err(ApiError::internal)?;
     let hint: String = key
@@ -46,6 +54,8 @@ pub(crate) async fn issue(env: &Env, tenant_id: &str, name: Option<String>) -> A
         name,
         key_hint: Some(hint),
         created_at: now.to_rfc3339(),
+        last_used_at: None,
+        expires_at,
     };
     store::api_keys::insert(env, &row, &sha256_hex(key.as_bytes())).await?;
     let mut value = object(&row);
@@ -60,7 +70,19 @@ pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResul
         Some(Value::String(_)) => return Err(ApiError::invalid("name: at most 256 characters")),
         Some(_) => return Err(ApiError::invalid("name: expected a string")),
     };
-    issue(env, &caller.tenant_id, name).await
+    let expires_at = match body.get("expires_at") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(at)) => {
+            let at = Timestamp::parse_rfc3339(at)
+                .ok_or_else(|| ApiError::invalid("expires_at: expected an RFC 3339 timestamp"))?;
+            if at <= now() {
+                return Err(ApiError::invalid("expires_at: must be in the future"));
+            }
+            Some(at.to_rfc3339())
+        }
+        Some(_) => return Err(ApiError::invalid("expires_at: expected a string")),
+    };
+    issue(env, &caller.tenant_id, name, expires_at).await
 }
 
 pub(crate) async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult<Value> {

@@ -11,7 +11,7 @@ use crate::WORKER;
 
 /// The D1 migrations of this release, in order: `/ready` requires each to
 /// be applied (a unit test keeps the list equal to `migrations/`).
-pub(crate) const MIGRATIONS: [&str; 9] = [
+pub(crate) const MIGRATIONS: [&str; 10] = [
     "0001_tenants.sql",
     "0002_default_tenant_and_key_hints.sql",
     "0003_agents.sql",
@@ -21,6 +21,7 @@ pub(crate) const MIGRATIONS: [&str; 9] = [
     "0007_files.sql",
     "0008_memory.sql",
     "0009_session_index_summary.sql",
+    "0010_api_key_use_and_expiry.sql",
 ];
 
 /// Exercises every backend this worker depends on, and the agent and

@@ -36,7 +36,7 @@ pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResul
         created_at: now.to_rfc3339(),
     };
     store::tenants::insert(env, &tenant).await?;
-    let key = api_keys::issue(env, &tenant.id, None).await?;
+    let key = api_keys::issue(env, &tenant.id, None, None).await?;
     Ok(json!({
         "type": "tenant",
         "id": tenant.id,
