@@ -195,6 +195,18 @@ async fn ready_checks_migrations_quotas_and_secrets_and_names_what_is_missing() 
         "ok"
     );
 
+    // A healthy /health is answered again for a few seconds without probing
+    // every backend: the same report (to the probes' latencies), with its
+    // age.
+    let first = reqwest::get(platform.url("/health")).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    let again = reqwest::get(platform.url("/health")).await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(again.headers().contains_key("age"), "{:?}", again.headers());
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first);
+
     // Without the model provider's key the platform is alive but not ready,
     // and the report names the part.
     let keyless = Platform::builder()

@@ -2,7 +2,10 @@
 
 use openma_cloudflare::Check;
 use openma_cloudflare::HealthReport;
+use std::cell::RefCell;
+
 use serde::Deserialize;
+use serde_json::Value;
 use worker::Env;
 use worker::Response;
 use worker::Result;
@@ -24,10 +27,40 @@ pub(crate) const MIGRATIONS: [&str; 10] = [
     "0010_api_key_use_and_expiry.sql",
 ];
 
+/// How long a healthy `/health` answer is served again before the backends
+/// are probed anew.
+const HEALTHY_FOR_MS: f64 = 5_000.0;
+
+thread_local! {
+    /// The last healthy `/health` report of this isolate and when it was
+    /// made. A failing report is never kept: each call probes again, so a
+    /// fix shows at once.
+    static HEALTHY: RefCell<Option<(f64, Value)>> = const { RefCell::new(None) };
+}
+
 /// Exercises every backend this worker depends on, and the agent and
-/// integrations workers' own health through their service bindings.
+/// integrations workers' own health through their service bindings. A
+/// healthy report is reused for a few seconds (with an `age` header), so
+/// that frequent liveness checks do not fan out to every backend.
 pub(crate) async fn deep(env: &Env) -> Result<Response> {
-    report(env, false).await.into_response()
+    let now = worker::Date::now().as_millis() as f64;
+    let cached = HEALTHY.with_borrow(|cached| {
+        cached
+            .as_ref()
+            .filter(|(at, _)| now - at < HEALTHY_FOR_MS)
+            .cloned()
+    });
+    if let Some((at, body)) = cached {
+        let mut resp = openma_cloudflare::json(200, &body)?;
+        let age_s = ((now - at) / 1000.0).floor() as u64;
+        resp.headers_mut().set("age", &age_s.to_string())?;
+        return Ok(resp);
+    }
+    let report = report(env, false).await;
+    if report.is_ok() {
+        HEALTHY.with_borrow_mut(|cached| *cached = Some((now, report.to_json())));
+    }
+    report.into_response()
 }
 
 /// `GET /ready`: what `/health` checks, and also that every D1 migration of
