@@ -9,8 +9,8 @@ use super::types::ModelRequest;
 /// A provider's wire format: request JSON, response-stream decoding and
 /// error classification. Pure: the adapter owns the HTTP transport.
 ///
-/// `anthropic::AnthropicCodec` implements it; an OpenAI-compatible codec
-/// implements the same trait.
+/// `anthropic::AnthropicCodec` (Messages API) and `openai::OpenAiCodec`
+/// (OpenAI-compatible Chat Completions API) implement it.
 pub trait ProviderCodec {
     /// The streaming decoder of one response.
     type Decoder: StreamDecoder;

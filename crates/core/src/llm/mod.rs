@@ -1,10 +1,13 @@
 //! Model calls, provider-neutral: requests, streamed events, classified
-//! errors, retry backoff, and the provider codecs (Anthropic Messages API).
+//! errors, retry backoff, and the provider codecs: the Anthropic Messages
+//! API ([`anthropic`]) and the OpenAI-compatible Chat Completions API
+//! ([`openai`]).
 
 pub mod anthropic;
 mod client;
 mod codec;
 mod error;
+pub mod openai;
 mod retry;
 pub mod sse;
 mod transport;

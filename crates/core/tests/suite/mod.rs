@@ -3,6 +3,7 @@ mod anthropic_codec;
 mod event_listing;
 mod http_client;
 mod interrupts;
+mod openai_codec;
 mod previews;
 mod replay;
 mod retries;
