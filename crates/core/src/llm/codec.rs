@@ -1,5 +1,6 @@
 //! The seam between the harness and a provider's wire format.
 
+use serde_json::Map;
 use serde_json::Value;
 
 use super::error::ModelError;
@@ -30,4 +31,16 @@ pub trait StreamDecoder {
     fn feed(&mut self, chunk: &[u8]) -> Vec<Result<ModelEvent, ModelError>>;
     /// Signals the end of the body; fails if the response was cut short.
     fn finish(&mut self) -> Result<(), ModelError>;
+}
+
+/// A tool call's streamed input, once whole: a JSON object (empty input is
+/// an empty object), or `None` if it is anything else.
+pub(crate) fn parse_tool_input(json: &str) -> Option<Map<String, Value>> {
+    if json.trim().is_empty() {
+        return Some(Map::new());
+    }
+    match serde_json::from_str(json).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
 }

@@ -1,5 +1,4 @@
 use openma_core::llm::Message;
-use openma_core::llm::ModelError;
 use openma_core::llm::ModelErrorKind;
 use openma_core::llm::ModelEvent;
 use openma_core::llm::ModelRequest;
@@ -7,12 +6,14 @@ use openma_core::llm::ModelStopReason;
 use openma_core::llm::Part;
 use openma_core::llm::ProviderCodec;
 use openma_core::llm::Role;
-use openma_core::llm::StreamDecoder;
 use openma_core::llm::ToolSpec;
 use openma_core::llm::anthropic::AnthropicCodec;
 use openma_core::wire::ContentBlock;
 use openma_core::wire::ModelUsage;
 use serde_json::json;
+
+use super::codec_support;
+use super::codec_support::Decoded;
 
 const TEXT: &str = include_str!("../fixtures/anthropic/text.sse");
 const TOOL_USE: &str = include_str!("../fixtures/anthropic/tool_use.sse");
@@ -20,62 +21,18 @@ const OVERLOADED: &str = include_str!("../fixtures/anthropic/overloaded.sse");
 const MALFORMED: &str = include_str!("../fixtures/anthropic/malformed.sse");
 const TRUNCATED: &str = include_str!("../fixtures/anthropic/truncated.sse");
 
-type Decoded = (Vec<Result<ModelEvent, ModelError>>, Result<(), ModelError>);
-
 fn decode(chunks: &[&[u8]]) -> Decoded {
-    let mut decoder = AnthropicCodec.decoder();
-    let events = chunks
-        .iter()
-        .flat_map(|chunk| decoder.feed(chunk))
-        .collect();
-    (events, decoder.finish())
+    codec_support::decode(&AnthropicCodec, chunks)
 }
 
 fn decode_whole(fixture: &str) -> Decoded {
     decode(&[fixture.as_bytes()])
 }
 
-// A small deterministic generator: chunk sizes vary without a dependency.
-fn random_chunks(bytes: &[u8], mut seed: u64) -> Vec<&[u8]> {
-    let mut chunks = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        seed = seed
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let size = usize::try_from(seed >> 59).unwrap_or(1) + 1;
-        let (head, tail) = rest.split_at(size.min(rest.len()));
-        chunks.push(head);
-        rest = tail;
-    }
-    chunks
-}
-
-fn assert_split_invariant(fixture: &str) {
-    let whole = decode_whole(fixture);
-    let bytes = fixture.as_bytes();
-    for cut in 0..=bytes.len() {
-        assert_eq!(
-            decode(&[&bytes[..cut], &bytes[cut..]]),
-            whole,
-            "split at byte {cut}"
-        );
-    }
-    let single_bytes: Vec<&[u8]> = bytes.chunks(1).collect();
-    assert_eq!(decode(&single_bytes), whole, "one byte at a time");
-    for seed in 0..50 {
-        assert_eq!(
-            decode(&random_chunks(bytes, seed)),
-            whole,
-            "random chunks, seed {seed}"
-        );
-    }
-}
-
 #[test]
 fn every_fixture_decodes_identically_at_any_chunk_boundary() {
     for fixture in [TEXT, TOOL_USE, OVERLOADED, MALFORMED, TRUNCATED] {
-        assert_split_invariant(fixture);
+        codec_support::assert_split_invariant(&AnthropicCodec, fixture, 50);
     }
 }
 

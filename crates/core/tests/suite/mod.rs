@@ -1,5 +1,6 @@
 mod actions;
 mod anthropic_codec;
+mod codec_support;
 mod event_listing;
 mod http_client;
 mod interrupts;

@@ -26,6 +26,9 @@ use serde_json::Map;
 use serde_json::Value;
 use serde_json::json;
 
+use super::codec_support;
+use super::codec_support::Decoded;
+
 // ---------------------------------------------------------------- fixtures
 
 /// A text reply: a role chunk, two text chunks (multi-byte characters), the
@@ -106,15 +109,8 @@ data: [DONE]
 
 // ----------------------------------------------------------------- helpers
 
-type Decoded = (Vec<Result<ModelEvent, ModelError>>, Result<(), ModelError>);
-
 fn decode(chunks: &[&[u8]]) -> Decoded {
-    let mut decoder = OpenAiCodec.decoder();
-    let events = chunks
-        .iter()
-        .flat_map(|chunk| decoder.feed(chunk))
-        .collect();
-    (events, decoder.finish())
+    codec_support::decode(&OpenAiCodec, chunks)
 }
 
 fn decode_whole(body: &str) -> Decoded {
@@ -135,43 +131,6 @@ fn first_error(body: &str) -> (ModelError, Result<(), ModelError>) {
         panic!("no error event in {body:?}");
     };
     (error, end)
-}
-
-// A small deterministic generator: chunk sizes vary without a dependency.
-fn random_chunks(bytes: &[u8], mut seed: u64) -> Vec<&[u8]> {
-    let mut chunks = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        seed = seed
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let size = usize::try_from(seed >> 59).unwrap_or(1) + 1;
-        let (head, tail) = rest.split_at(size.min(rest.len()));
-        chunks.push(head);
-        rest = tail;
-    }
-    chunks
-}
-
-fn assert_split_invariant(body: &str) {
-    let whole = decode_whole(body);
-    let bytes = body.as_bytes();
-    for cut in 0..=bytes.len() {
-        assert_eq!(
-            decode(&[&bytes[..cut], &bytes[cut..]]),
-            whole,
-            "split at byte {cut}"
-        );
-    }
-    let single_bytes: Vec<&[u8]> = bytes.chunks(1).collect();
-    assert_eq!(decode(&single_bytes), whole, "one byte at a time");
-    for seed in 0..30 {
-        assert_eq!(
-            decode(&random_chunks(bytes, seed)),
-            whole,
-            "random chunks, seed {seed}"
-        );
-    }
 }
 
 /// One `data:` line of a chunk whose first choice has `delta` and `finish`.
@@ -584,10 +543,10 @@ fn every_fixture_decodes_identically_at_any_chunk_boundary() {
         TRUNCATED,
         MALFORMED,
     ] {
-        assert_split_invariant(body);
+        codec_support::assert_split_invariant(&OpenAiCodec, body, 30);
     }
     // Carriage-return line endings too.
-    assert_split_invariant(&TOOL_CALLS.replace('\n', "\r\n"));
+    codec_support::assert_split_invariant(&OpenAiCodec, &TOOL_CALLS.replace('\n', "\r\n"), 30);
     assert_eq!(
         decode_whole(&TEXT.replace('\n', "\r\n")),
         decode_whole(TEXT)

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Map;
 use serde_json::Value;
 
 use crate::llm::ModelError;
@@ -172,7 +171,7 @@ impl AnthropicDecoder {
                     .ok_or_else(|| malformed("content_block_stop without index"))?;
                 match self.blocks.remove(&index) {
                     Some(Block::ToolUse { id, name, json }) => {
-                        let input = parse_input(&json)
+                        let input = crate::llm::codec::parse_tool_input(&json)
                             .ok_or_else(|| malformed("tool input is not a JSON object"))?;
                         Ok(Some(ModelEvent::ToolUse { id, name, input }))
                     }
@@ -244,16 +243,6 @@ impl StreamDecoder for AnthropicDecoder {
                 "the stream ended before message_stop",
             ))
         }
-    }
-}
-
-fn parse_input(json: &str) -> Option<Map<String, Value>> {
-    if json.trim().is_empty() {
-        return Some(Map::new());
-    }
-    match serde_json::from_str(json).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
     }
 }
 

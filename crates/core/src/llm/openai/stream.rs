@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Map;
 use serde_json::Value;
 
 use super::stream_error;
@@ -228,7 +227,7 @@ impl OpenAiDecoder {
             if call.name.is_empty() {
                 return Err(malformed(format!("tool call {index} has no function name")));
             }
-            let input = parse_input(&call.arguments).ok_or_else(|| {
+            let input = crate::llm::codec::parse_tool_input(&call.arguments).ok_or_else(|| {
                 malformed(format!(
                     "the arguments of tool call {index} (`{}`) are not a JSON object",
                     call.name
@@ -276,16 +275,6 @@ impl StreamDecoder for OpenAiDecoder {
 
 fn malformed(message: String) -> ModelError {
     ModelError::new(ModelErrorKind::MalformedStream, message)
-}
-
-fn parse_input(json: &str) -> Option<Map<String, Value>> {
-    if json.trim().is_empty() {
-        return Some(Map::new());
-    }
-    match serde_json::from_str(json).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
-    }
 }
 
 fn usage_of(usage: &Value) -> ModelUsage {
