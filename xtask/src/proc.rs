@@ -157,7 +157,9 @@ fn tee(stream: impl Read + Send + 'static, mut log: std::fs::File, echo: bool) {
     thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
-            let _ = writeln!(log, "{line}");
+            // One write per line: the server's stdout and stderr share the
+            // log, and a line written in pieces could be split by the other.
+            let _ = log.write_all(format!("{line}\n").as_bytes());
             if echo {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{line}");
