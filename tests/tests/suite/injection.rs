@@ -22,6 +22,34 @@ const MCP_TOKEN: &str = "mcp-bearer-token-93b1d0";
 
 /// A loopback HTTP server that records every request it receives and
 /// answers `respond(request)`.
+/// One HTTP/1.1 request: its head and as much body as `content-length`
+/// says (a body may arrive in a later segment than the head).
+async fn read_request(conn: &mut tokio::net::TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length = text[..head_end]
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.trim()
+                        .eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if bytes.len() >= head_end + 4 + length {
+                return text;
+            }
+        }
+        match conn.read(&mut buf).await {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 async fn recording_server(
     respond: impl Fn(&str) -> String + Send + Sync + 'static,
 ) -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -35,9 +63,7 @@ async fn recording_server(
             let record = Arc::clone(&record);
             let respond = Arc::clone(&respond);
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 16 * 1024];
-                let n = conn.read(&mut buf).await.unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let request = read_request(&mut conn).await;
                 let answer = respond(&request);
                 record.lock().unwrap().push(request);
                 let _ = conn.write_all(answer.as_bytes()).await;
