@@ -87,12 +87,22 @@ async fn an_interrupt_ends_a_stalled_model_call_and_a_long_tool_call_at_once() {
         .to_owned();
     let mut stream = api.stream(&id, None, "").await.unwrap();
 
-    for (prompt, waiting_on) in [
+    for (calls, (prompt, waiting_on)) in [
         ("talk slowly", "span.model_request_start"),
         ("run something long", "agent.tool_use"),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         api.send_message(&id, prompt).await.unwrap();
         stream.until(waiting_on, WAIT).await.unwrap();
+        // A span is recorded before its request leaves: interrupt once the
+        // model has this turn's call.
+        let deadline = Instant::now() + WAIT;
+        while mock.requests().len() <= calls {
+            assert!(Instant::now() < deadline, "the model was never called");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let interrupted = Instant::now();
         api.send(&id, json!([{"type": "user.interrupt"}]))
             .await

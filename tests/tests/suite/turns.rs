@@ -202,6 +202,16 @@ async fn an_interrupt_ends_the_turn_while_the_model_streams() {
         .until("span.model_request_start", WAIT)
         .await
         .unwrap();
+    // The span is recorded before the request leaves (the provider is
+    // chosen in between): interrupt once the model is streaming.
+    let deadline = std::time::Instant::now() + WAIT;
+    while mock.requests().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the model was never called"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     api.send(id, json!([{"type": "user.interrupt"}]))
         .await
         .unwrap();
