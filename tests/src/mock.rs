@@ -1,6 +1,8 @@
 //! A mock model provider: a real HTTP server on loopback that speaks the
 //! Anthropic Messages API (`POST /v1/messages`, streaming SSE or plain JSON)
-//! and plays replies scripted by the test, recording every request.
+//! and plays replies scripted by the test, recording every request. It also
+//! lists its one model at `GET /v1/models`, and answers keys a test rejected
+//! with 401.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -17,6 +19,7 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::Response;
+use axum::routing::get;
 use axum::routing::post;
 use axum::serve::ListenerExt;
 use serde_json::Value;
@@ -293,6 +296,23 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// A request as received: its path, headers and parsed body.
+    pub(crate) fn new(path: &str, headers: &HeaderMap, body: Value) -> Self {
+        Self {
+            path: path.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        v.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+            body,
+        }
+    }
+
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -313,6 +333,25 @@ struct Script {
     responder: Option<Responder>,
     /// Whether to keep every request (off for load tests).
     record: bool,
+    /// `x-api-key` values answered with 401.
+    rejected: Vec<String>,
+}
+
+impl Script {
+    /// Keeps the request, unless recording is off.
+    fn record(&mut self, request: RecordedRequest) {
+        if self.record {
+            self.requests.push(request);
+        }
+    }
+
+    /// Whether the request's `x-api-key` is one the test rejected.
+    fn rejects(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|key| self.rejected.iter().any(|r| r == key))
+    }
 }
 
 impl std::fmt::Debug for Script {
@@ -340,34 +379,11 @@ impl MockModel {
             record: true,
             ..Script::default()
         }));
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").context("binding the mock model")?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = Router::new()
             .route("/v1/messages", post(messages))
+            .route("/v1/models", get(models))
             .with_state(Arc::clone(&script));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        std::thread::spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                // Frames are small writes: without TCP_NODELAY, Nagle's
-                // algorithm and delayed ACKs add ~40 ms to every reply.
-                let listener = listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
+        let (addr, shutdown) = serve(app, "the mock model")?;
         Ok(Self {
             addr,
             script,
@@ -413,6 +429,49 @@ impl MockModel {
     pub fn pending(&self) -> usize {
         self.script.lock().map(|s| s.replies.len()).unwrap_or(0)
     }
+
+    /// From now on, answers every request whose `x-api-key` is `key` with
+    /// 401 `authentication_error`, consuming no scripted reply (the request
+    /// is still recorded).
+    pub fn reject_key(&self, key: &str) {
+        if let Ok(mut script) = self.script.lock() {
+            script.rejected.push(key.to_owned());
+        }
+    }
+}
+
+/// Serves `app` on a free loopback port, on its own thread with a
+/// current-thread runtime, until the returned sender is used or dropped.
+pub(crate) fn serve(
+    app: Router,
+    what: &str,
+) -> Result<(SocketAddr, tokio::sync::oneshot::Sender<()>)> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").with_context(|| format!("binding {what}"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            // Frames are small writes: without TCP_NODELAY, Nagle's
+            // algorithm and delayed ACKs add ~40 ms to every reply.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+    });
+    Ok((addr, shutdown))
 }
 
 impl Drop for MockModel {
@@ -427,7 +486,16 @@ fn error_body(error_type: &str, message: &str) -> Value {
     json!({"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_mock"})
 }
 
-fn json_response(status: u16, body: &Value) -> Response {
+/// The 401 the API answers an invalid key with.
+fn invalid_key() -> Response {
+    json_response(
+        401,
+        &json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
+    )
+}
+
+/// A JSON response with the given status (500 if it is not a valid status).
+pub(crate) fn json_response(status: u16, body: &Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
@@ -446,19 +514,14 @@ async fn messages(
     let Ok(mut state) = script.lock() else {
         return json_response(500, &error_body("api_error", "mock state poisoned"));
     };
-    state.requests.push(RecordedRequest {
-        path: "/v1/messages".to_owned(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    v.to_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect(),
-        body: parsed.clone(),
-    });
+    state.record(RecordedRequest::new(
+        "/v1/messages",
+        &headers,
+        parsed.clone(),
+    ));
+    if state.rejects(&headers) {
+        return invalid_key();
+    }
     if headers.get("x-api-key").is_none() && headers.get("authorization").is_none() {
         return json_response(
             401,
@@ -567,7 +630,34 @@ async fn messages(
         })
 }
 
-fn tokio_stream_from(
+/// `GET /v1/models`: the one model the mock serves.
+async fn models(State(script): State<Arc<Mutex<Script>>>, headers: HeaderMap) -> Response {
+    let Ok(mut state) = script.lock() else {
+        return json_response(500, &error_body("api_error", "mock state poisoned"));
+    };
+    state.record(RecordedRequest::new("/v1/models", &headers, Value::Null));
+    if state.rejects(&headers) {
+        return invalid_key();
+    }
+    drop(state);
+    json_response(
+        200,
+        &json!({
+            "data": [{
+                "type": "model",
+                "id": "claude-test-model",
+                "display_name": "Test model",
+                "created_at": "2026-01-01T00:00:00Z",
+            }],
+            "has_more": false,
+            "first_id": "claude-test-model",
+            "last_id": "claude-test-model",
+        }),
+    )
+}
+
+/// The receiving end of a channel of SSE frames, as a response body stream.
+pub(crate) fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<String, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))

@@ -14,6 +14,7 @@ mod injection;
 mod lifecycle;
 mod memory;
 mod mock_model;
+mod mock_openai;
 mod mounts;
 mod openma_dialect;
 mod quotas;
