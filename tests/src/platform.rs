@@ -95,6 +95,9 @@ impl PlatformBuilder {
             .env("API_KEY", &api_key)
             .env("PLATFORM_ROOT_SECRET", &root_secret)
             .env("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
+            // Tenants' turns run on the mock model unless a test says
+            // otherwise (`PLATFORM_MODEL_KEY_FOR_TENANTS=` for the default).
+            .env("PLATFORM_MODEL_KEY_FOR_TENANTS", "true")
             .env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -261,6 +261,7 @@ impl Config {
             "TENANT_REQUESTS_PER_MINUTE",
             "TENANT_RUNNING_SESSIONS",
             "PLATFORM_ROOT_SECRET_PREVIOUS",
+            "PLATFORM_MODEL_KEY_FOR_TENANTS",
         ] {
             if let Some(value) = env_nonempty(name) {
                 vars.insert(name, value);

@@ -10,6 +10,7 @@ mod egress;
 mod interrupts;
 mod model;
 mod mounts;
+mod providers;
 mod sandbox;
 mod secrets;
 mod session;

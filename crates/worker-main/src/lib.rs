@@ -104,6 +104,26 @@ async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Respon
         (Route::DeleteApiKey(id), Some(caller)) => {
             json(handlers::api_keys::delete(env, &caller, &id).await?)
         }
+        (Route::CreateModelProvider, Some(caller)) => {
+            let body = request::json_body(&mut req).await?;
+            json(handlers::model_providers::create(env, &caller, &body).await?)
+        }
+        (Route::ListModelProviders, Some(caller)) => {
+            json(handlers::model_providers::list(env, &caller, &Query::of(&req)).await?)
+        }
+        (Route::GetModelProvider(id), Some(caller)) => {
+            json(handlers::model_providers::retrieve(env, &caller, &id).await?)
+        }
+        (Route::UpdateModelProvider(id), Some(caller)) => {
+            let body = request::json_body(&mut req).await?;
+            json(handlers::model_providers::update(env, &caller, &id, &body).await?)
+        }
+        (Route::DeleteModelProvider(id), Some(caller)) => {
+            json(handlers::model_providers::delete(env, &caller, &id).await?)
+        }
+        (Route::ValidateModelProvider(id), Some(caller)) => {
+            json(handlers::model_providers::validate(env, &caller, &id).await?)
+        }
         (Route::Sessions(route), Some(caller)) => {
             handlers::sessions::serve(route, req, env, &caller).await
         }

@@ -40,6 +40,18 @@ pub(crate) enum Route {
     ArchiveAgent(String),
     /// `GET /v1/agents/{id}/versions`.
     ListAgentVersions(String),
+    /// `POST /v1/model_providers`.
+    CreateModelProvider,
+    /// `GET /v1/model_providers`.
+    ListModelProviders,
+    /// `GET /v1/model_providers/{id}`.
+    GetModelProvider(String),
+    /// `POST /v1/model_providers/{id}`.
+    UpdateModelProvider(String),
+    /// `DELETE /v1/model_providers/{id}`.
+    DeleteModelProvider(String),
+    /// `POST /v1/model_providers/{id}/validate`.
+    ValidateModelProvider(String),
     /// `POST /v1/environments`.
     CreateEnvironment,
     /// `GET /v1/environments`.
@@ -78,6 +90,20 @@ impl Route {
             (Method::Post, ["v1", "api_keys"]) => Self::CreateApiKey,
             (Method::Get, ["v1", "api_keys"]) => Self::ListApiKeys,
             (Method::Delete, ["v1", "api_keys", id]) => Self::DeleteApiKey((*id).to_owned()),
+            (Method::Post, ["v1", "model_providers"]) => Self::CreateModelProvider,
+            (Method::Get, ["v1", "model_providers"]) => Self::ListModelProviders,
+            (Method::Get, ["v1", "model_providers", id]) => {
+                Self::GetModelProvider((*id).to_owned())
+            }
+            (Method::Post, ["v1", "model_providers", id]) => {
+                Self::UpdateModelProvider((*id).to_owned())
+            }
+            (Method::Delete, ["v1", "model_providers", id]) => {
+                Self::DeleteModelProvider((*id).to_owned())
+            }
+            (Method::Post, ["v1", "model_providers", id, "validate"]) => {
+                Self::ValidateModelProvider((*id).to_owned())
+            }
             (_, ["v1", "sessions", rest @ ..]) => {
                 return crate::handlers::sessions::SessionRoute::parse(method, rest)
                     .map(Self::Sessions);

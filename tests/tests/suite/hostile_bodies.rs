@@ -53,6 +53,12 @@ async fn deep_or_non_utf8_bodies_are_refused_at_once_on_every_json_route() {
     )
     .await
     .unwrap();
+    let provider = post(
+        "/v1/model_providers",
+        json!({"type": "anthropic", "name": "p", "api_key": "sk-ant-fixture-key", "models": ["claude-none"]}),
+    )
+    .await
+    .unwrap();
     let fixture = |name: &str| -> String {
         let value = match name {
             "agent_id" => &agent["id"],
@@ -63,6 +69,7 @@ async fn deep_or_non_utf8_bodies_are_refused_at_once_on_every_json_route() {
             "credential_id" => &credential["id"],
             "memory_store_id" => &store["id"],
             "memory_id" => &memory["id"],
+            "model_provider_id" => &provider["id"],
             other => panic!("no fixture for the path parameter {other}: add one"),
         };
         value.as_str().unwrap().to_owned()

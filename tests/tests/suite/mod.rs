@@ -15,6 +15,7 @@ mod lifecycle;
 mod memory;
 mod mock_model;
 mod mock_openai;
+mod model_providers;
 mod mounts;
 mod openma_dialect;
 mod quotas;

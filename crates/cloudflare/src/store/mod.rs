@@ -5,6 +5,7 @@
 
 pub mod files;
 pub mod memory;
+pub mod model_providers;
 
 use serde::de::DeserializeOwned;
 use worker::D1Database;

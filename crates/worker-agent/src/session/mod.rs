@@ -20,8 +20,6 @@ use openma_core::Harness;
 use openma_core::HarnessConfig;
 use openma_core::Ports;
 use openma_core::SessionSummary;
-use openma_core::llm::CodecModelClient;
-use openma_core::llm::anthropic::AnthropicCodec;
 use openma_core::wire::ApiErrorType;
 use serde_json::json;
 use worker::Env;
@@ -40,16 +38,13 @@ use crate::clock::RuntimeClock;
 use crate::interrupts::InterruptSignal;
 use crate::model::Deadlines;
 use crate::model::FetchTransport;
+use crate::providers::RoutedModelClient;
 use crate::signals::Signals;
 use crate::tools::SandboxTools;
 
 /// The harness with this worker's ports.
-pub(crate) type SessionHarness = Harness<
-    CodecModelClient<FetchTransport, AnthropicCodec>,
-    DoEventStore,
-    SandboxTools,
-    RuntimeClock,
->;
+pub(crate) type SessionHarness =
+    Harness<RoutedModelClient, DoEventStore, SandboxTools, RuntimeClock>;
 
 /// A session's Durable Object.
 #[durable_object]
@@ -300,11 +295,6 @@ impl Inner {
         let record = self
             .record()?
             .ok_or_else(|| worker::Error::RustError("session not found".into()))?;
-        let api_key = self
-            .env
-            .secret("ANTHROPIC_API_KEY")
-            .map(|s| s.to_string())
-            .unwrap_or_default();
         let base_url = self
             .env
             .var("ANTHROPIC_BASE_URL")
@@ -318,11 +308,11 @@ impl Inner {
             openma_cloudflare::info_logs(&self.env),
         ));
         let ports = Ports {
-            model: CodecModelClient::new(
+            model: RoutedModelClient::new(
+                self.env.clone(),
+                record.tenant_id.clone(),
                 FetchTransport::new(self.model_deadlines(), self.interrupts.clone()),
-                AnthropicCodec,
                 base_url,
-                openma_core::llm::anthropic::headers(&api_key),
             ),
             store: self.event_store(&record, signals)?,
             tools: SandboxTools::new(

@@ -189,7 +189,7 @@ fn setting(env: &Env, name: &str) -> Option<String> {
 
 /// The keyring from `PLATFORM_ROOT_SECRET` and, during a rotation,
 /// `PLATFORM_ROOT_SECRET_PREVIOUS`.
-fn keyring(env: &Env, previous_override: Option<&str>) -> ApiResult<Keyring> {
+pub(crate) fn keyring(env: &Env, previous_override: Option<&str>) -> ApiResult<Keyring> {
     let current = setting(env, "PLATFORM_ROOT_SECRET").unwrap_or_default();
     let previous = match previous_override {
         Some(previous) => Some(previous.to_owned()),
