@@ -182,7 +182,7 @@ impl ModelClient for RoutedModelClient {
                 let outcome = if provider.provider_type == OPENAI_COMPATIBLE {
                     CodecModelClient::new(
                         self.transport.clone(),
-                        OpenAiCodec,
+                        OpenAiCodec::for_base_url(&provider.base_url),
                         provider.base_url.clone(),
                         openma_core::llm::openai::headers(&key),
                     )

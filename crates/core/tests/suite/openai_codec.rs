@@ -11,6 +11,7 @@ use openma_core::llm::StreamDecoder;
 use openma_core::llm::ToolSpec;
 use openma_core::llm::openai;
 use openma_core::llm::openai::OpenAiCodec;
+use openma_core::llm::openai::OutputCap;
 use openma_core::wire::ContentBlock;
 use openma_core::wire::ModelUsage;
 use openma_core::wire::RetryStatus;
@@ -110,7 +111,7 @@ data: [DONE]
 // ----------------------------------------------------------------- helpers
 
 fn decode(chunks: &[&[u8]]) -> Decoded {
-    codec_support::decode(&OpenAiCodec, chunks)
+    codec_support::decode(&OpenAiCodec::default(), chunks)
 }
 
 fn decode_whole(body: &str) -> Decoded {
@@ -195,7 +196,7 @@ fn document(source: DocumentSource, title: Option<&str>) -> ContentBlock {
 
 #[test]
 fn codec_path_and_headers() {
-    assert_eq!(OpenAiCodec.path(), "v1/chat/completions");
+    assert_eq!(OpenAiCodec::default().path(), "v1/chat/completions");
     assert_eq!(
         openai::headers("sk-test"),
         vec![
@@ -270,8 +271,8 @@ fn request_json_maps_a_whole_conversation() {
         ],
         max_tokens: 1024,
     };
-    let body = OpenAiCodec.request_body(&request);
-    assert_eq!(body, openai::request_body(&request));
+    let body = OpenAiCodec::default().request_body(&request);
+    assert_eq!(body, openai::request_body(&request, OutputCap::MaxTokens));
     assert_eq!(
         body,
         json!({
@@ -322,11 +323,12 @@ fn request_json_maps_a_whole_conversation() {
 #[test]
 fn tool_call_arguments_are_json_strings_that_round_trip() {
     let input = object(json!({"path": "ä/b \"c\".txt", "limit": 10, "nested": {"x": [1, null]}}));
-    let body = OpenAiCodec.request_body(&request(vec![assistant(vec![Part::ToolUse {
-        id: "t1".into(),
-        name: "read".into(),
-        input: input.clone(),
-    }])]));
+    let body =
+        OpenAiCodec::default().request_body(&request(vec![assistant(vec![Part::ToolUse {
+            id: "t1".into(),
+            name: "read".into(),
+            input: input.clone(),
+        }])]));
     let call = &body["messages"][0]["tool_calls"][0];
     let arguments = call["function"]["arguments"]
         .as_str()
@@ -342,7 +344,7 @@ fn tool_call_arguments_are_json_strings_that_round_trip() {
 
 #[test]
 fn tool_results_precede_the_other_user_content_in_order() {
-    let body = OpenAiCodec.request_body(&request(vec![user(vec![
+    let body = OpenAiCodec::default().request_body(&request(vec![user(vec![
         text("before"),
         Part::ToolResult {
             tool_use_id: "t2".into(),
@@ -393,7 +395,7 @@ fn system_parts_split_user_content_at_their_place() {
         }]),
     ]);
     req.system = Some("Top.".into());
-    let body = OpenAiCodec.request_body(&req);
+    let body = OpenAiCodec::default().request_body(&req);
     assert_eq!(
         body["messages"],
         json!([
@@ -411,7 +413,7 @@ fn system_parts_split_user_content_at_their_place() {
 fn tools_and_an_empty_system_prompt_are_omitted() {
     let mut req = request(vec![user(vec![text("hi"), text("")])]);
     req.system = Some(String::new());
-    let body = OpenAiCodec.request_body(&req);
+    let body = OpenAiCodec::default().request_body(&req);
     assert_eq!(
         body,
         json!({
@@ -436,7 +438,7 @@ fn blocks_chat_completions_cannot_carry_become_text_notes() {
         }],
         citations: SearchResultCitations::default(),
     });
-    let body = OpenAiCodec.request_body(&request(vec![
+    let body = OpenAiCodec::default().request_body(&request(vec![
         user(vec![
             Part::Content {
                 block: document(
@@ -543,10 +545,14 @@ fn every_fixture_decodes_identically_at_any_chunk_boundary() {
         TRUNCATED,
         MALFORMED,
     ] {
-        codec_support::assert_split_invariant(&OpenAiCodec, body, 30);
+        codec_support::assert_split_invariant(&OpenAiCodec::default(), body, 30);
     }
     // Carriage-return line endings too.
-    codec_support::assert_split_invariant(&OpenAiCodec, &TOOL_CALLS.replace('\n', "\r\n"), 30);
+    codec_support::assert_split_invariant(
+        &OpenAiCodec::default(),
+        &TOOL_CALLS.replace('\n', "\r\n"),
+        30,
+    );
     assert_eq!(
         decode_whole(&TEXT.replace('\n', "\r\n")),
         decode_whole(TEXT)
@@ -683,7 +689,7 @@ fn tool_calls_are_emitted_in_index_order_when_the_choice_finishes() {
         "data: [DONE]\n\n".to_owned(),
     ]
     .concat();
-    let mut decoder = OpenAiCodec.decoder();
+    let mut decoder = OpenAiCodec::default().decoder();
     let early = decoder.feed(calls.as_bytes());
     assert_eq!(
         early,
@@ -1009,7 +1015,7 @@ fn openai_error(message: &str, error_type: &str, code: Option<&str>) -> String {
 
 #[test]
 fn http_errors_are_classified() {
-    let codec = OpenAiCodec;
+    let codec = OpenAiCodec::default();
 
     let auth = codec.classify_error(
         401,
@@ -1085,7 +1091,7 @@ fn http_errors_are_classified() {
 
 #[test]
 fn insufficient_quota_is_billing_and_never_retried() {
-    let error = OpenAiCodec.classify_error(
+    let error = OpenAiCodec::default().classify_error(
         429,
         &openai_error(
             "You exceeded your current quota, please check your plan and billing details.",
@@ -1099,7 +1105,7 @@ fn insufficient_quota_is_billing_and_never_retried() {
     assert_eq!(error.final_retry_status(), RetryStatus::Terminal);
 
     // Recognised from the code alone too.
-    let by_code = OpenAiCodec.classify_error(
+    let by_code = OpenAiCodec::default().classify_error(
         429,
         &json!({"error": {"message": "quota", "type": null, "code": "insufficient_quota"}})
             .to_string(),
@@ -1107,14 +1113,14 @@ fn insufficient_quota_is_billing_and_never_retried() {
     );
     assert_eq!(by_code.kind, ModelErrorKind::Billing);
     assert_eq!(
-        OpenAiCodec.classify_error(402, "{}", None).kind,
+        OpenAiCodec::default().classify_error(402, "{}", None).kind,
         ModelErrorKind::Billing
     );
 }
 
 #[test]
 fn other_servers_error_shapes_are_understood() {
-    let codec = OpenAiCodec;
+    let codec = OpenAiCodec::default();
     // Ollama: a plain string.
     let ollama = codec.classify_error(404, r#"{"error":"model \"llama9\" not found"}"#, None);
     assert_eq!(ollama.kind, ModelErrorKind::InvalidRequest { status: 404 });
@@ -1142,7 +1148,7 @@ fn other_servers_error_shapes_are_understood() {
 
 #[test]
 fn error_messages_never_carry_keys_and_long_bodies_are_cut() {
-    let error = OpenAiCodec.classify_error(
+    let error = OpenAiCodec::default().classify_error(
         401,
         &openai_error(
             "Incorrect API key provided: sk-proj-ab12**********************wxYZ. You can find your API key at https://platform.openai.com/account/api-keys.",
@@ -1156,14 +1162,51 @@ fn error_messages_never_carry_keys_and_long_bodies_are_cut() {
         "Incorrect API key provided: sk-[redacted]. You can find your API key at https://platform.openai.com/account/api-keys."
     );
     // Words that merely contain `sk-` are left alone.
-    let task = OpenAiCodec.classify_error(400, r#"{"error":{"message":"task-sk-1 (sk-x)"}}"#, None);
+    let task = OpenAiCodec::default().classify_error(
+        400,
+        r#"{"error":{"message":"task-sk-1 (sk-x)"}}"#,
+        None,
+    );
     assert_eq!(task.message, "task-sk-1 (sk-[redacted])");
 
     let html = format!("<html>{}</html>", "é".repeat(2_000));
-    let cut = OpenAiCodec.classify_error(502, &html, None);
+    let cut = OpenAiCodec::default().classify_error(502, &html, None);
     assert_eq!(
         cut.message.chars().count(),
         openai::MAX_ERROR_BODY_CHARS + 1
     );
     assert!(cut.message.starts_with("<html>é") && cut.message.ends_with('…'));
+}
+
+#[test]
+fn openai_itself_gets_max_completion_tokens_and_other_servers_max_tokens() {
+    let req = request(vec![user(vec![Part::Content {
+        block: ContentBlock::text("hi"),
+    }])]);
+    for (base_url, field, other) in [
+        (
+            "https://api.openai.com",
+            "max_completion_tokens",
+            "max_tokens",
+        ),
+        (
+            "https://API.openai.com:443/",
+            "max_completion_tokens",
+            "max_tokens",
+        ),
+        (
+            "http://127.0.0.1:8000",
+            "max_tokens",
+            "max_completion_tokens",
+        ),
+        (
+            "https://openrouter.ai/api",
+            "max_tokens",
+            "max_completion_tokens",
+        ),
+    ] {
+        let body = OpenAiCodec::for_base_url(base_url).request_body(&req);
+        assert_eq!(body[field], json!(req.max_tokens), "{base_url}");
+        assert!(body.get(other).is_none(), "{base_url}: {body}");
+    }
 }

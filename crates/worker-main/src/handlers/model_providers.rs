@@ -297,7 +297,7 @@ pub(crate) async fn validate(env: &Env, caller: &Caller, id: &str) -> ApiResult<
                     let error = if row.provider_type == ANTHROPIC {
                         AnthropicCodec.classify_error(code, &text, None)
                     } else {
-                        OpenAiCodec.classify_error(code, &text, None)
+                        OpenAiCodec::default().classify_error(code, &text, None)
                     };
                     let message =
                         store::scrub(&format!("HTTP {code}: {}", error.message), &api_key);

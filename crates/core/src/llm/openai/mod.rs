@@ -44,10 +44,44 @@ pub fn headers(api_key: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// Which field carries a request's output cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OutputCap {
+    /// `max_tokens`: what every OpenAI-compatible server accepts.
+    #[default]
+    MaxTokens,
+    /// `max_completion_tokens`: what OpenAI itself asks for, and the only
+    /// field its reasoning models (the o-series) accept.
+    MaxCompletionTokens,
+}
+
 /// The Chat Completions API as a [`ProviderCodec`]. Its path includes the
 /// `v1/` prefix, so the base URL is the host (`https://api.openai.com`).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct OpenAiCodec;
+pub struct OpenAiCodec {
+    /// The field of the output cap.
+    pub output_cap: OutputCap,
+}
+
+impl OpenAiCodec {
+    /// The codec for a server at `base_url`: OpenAI's own API gets
+    /// `max_completion_tokens`, every other server `max_tokens`.
+    #[must_use]
+    pub fn for_base_url(base_url: &str) -> Self {
+        let host = base_url
+            .split_once("://")
+            .map_or(base_url, |(_, rest)| rest)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default();
+        let output_cap = if host.eq_ignore_ascii_case("api.openai.com") {
+            OutputCap::MaxCompletionTokens
+        } else {
+            OutputCap::MaxTokens
+        };
+        Self { output_cap }
+    }
+}
 
 impl ProviderCodec for OpenAiCodec {
     type Decoder = OpenAiDecoder;
@@ -57,7 +91,7 @@ impl ProviderCodec for OpenAiCodec {
     }
 
     fn request_body(&self, request: &ModelRequest) -> Value {
-        request_body(request)
+        request_body(request, self.output_cap)
     }
 
     fn decoder(&self) -> Self::Decoder {

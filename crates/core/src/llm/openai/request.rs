@@ -3,6 +3,8 @@
 use serde_json::Value;
 use serde_json::json;
 
+use super::OutputCap;
+
 use crate::llm::ModelRequest;
 use crate::llm::Part;
 use crate::llm::Role;
@@ -17,10 +19,10 @@ const CANNOT_CARRY: &str = "cannot be sent through the Chat Completions API";
 
 /// The JSON body of a streaming Chat Completions request.
 ///
-/// - The output cap is sent as `max_tokens`, which every OpenAI-compatible
-///   server (vLLM, Ollama, LiteLLM, OpenRouter, llama.cpp) accepts; OpenAI
-///   itself deprecates it for `max_completion_tokens`, and its reasoning
-///   models (the o-series) accept only the latter.
+/// - The output cap is sent as `output_cap` says: `max_tokens`, which every
+///   OpenAI-compatible server (vLLM, Ollama, LiteLLM, OpenRouter,
+///   llama.cpp) accepts, or `max_completion_tokens`, which OpenAI itself
+///   asks for and its reasoning models (the o-series) require.
 /// - `stream_options.include_usage` asks for the final usage chunk.
 /// - The system prompt is the first message (`role: system`), and a
 ///   mid-conversation system part is a `role: system` message at its place
@@ -40,7 +42,7 @@ const CANNOT_CARRY: &str = "cannot be sent through the Chat Completions API";
 ///   bracketed text note saying what was omitted, so the model knows.
 /// - `tools` is omitted when no tool is offered.
 #[must_use]
-pub fn request_body(request: &ModelRequest) -> Value {
+pub fn request_body(request: &ModelRequest, output_cap: OutputCap) -> Value {
     let mut messages = Vec::new();
     if let Some(system) = request.system.as_deref().filter(|text| !text.is_empty()) {
         messages.push(system_message(system));
@@ -51,9 +53,13 @@ pub fn request_body(request: &ModelRequest) -> Value {
             Role::Assistant => assistant_messages(&message.content, &mut messages),
         }
     }
+    let cap = match output_cap {
+        OutputCap::MaxTokens => "max_tokens",
+        OutputCap::MaxCompletionTokens => "max_completion_tokens",
+    };
     let mut body = json!({
         "model": request.model,
-        "max_tokens": request.max_tokens,
+        cap: request.max_tokens,
         "stream": true,
         "stream_options": {"include_usage": true},
         "messages": messages,
