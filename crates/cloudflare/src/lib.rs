@@ -25,3 +25,4 @@ pub use query::query_pairs;
 pub use response::info_logs;
 pub use response::json;
 pub use response::now_ms;
+pub use response::setting;

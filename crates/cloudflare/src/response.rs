@@ -25,3 +25,12 @@ pub fn info_logs(env: &worker::Env) -> bool {
         .unwrap_or_default();
     !matches!(level.trim(), "warn" | "error" | "none")
 }
+
+/// A secret or variable of the worker, if it is set and not empty.
+pub fn setting(env: &worker::Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|v| !v.is_empty())
+}

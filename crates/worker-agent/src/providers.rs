@@ -70,14 +70,6 @@ enum Target {
     Platform(String),
 }
 
-fn setting(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
-        .filter(|v| !v.is_empty())
-}
-
 impl RoutedModelClient {
     /// A client for the calls of `tenant_id`'s sessions.
     pub(crate) fn new(
@@ -95,7 +87,7 @@ impl RoutedModelClient {
     }
 
     fn platform_key_allowed(&self) -> bool {
-        match setting(&self.env, "PLATFORM_MODEL_KEY_FOR_TENANTS").as_deref() {
+        match openma_cloudflare::setting(&self.env, "PLATFORM_MODEL_KEY_FOR_TENANTS").as_deref() {
             Some("true") => true,
             Some(_) => false,
             None => self.tenant_id == DEFAULT_TENANT,
@@ -111,8 +103,9 @@ impl RoutedModelClient {
             )
         })?;
         if let Some(provider) = store::choose(&providers, model) {
-            let root = setting(&self.env, "PLATFORM_ROOT_SECRET").unwrap_or_default();
-            let previous = setting(&self.env, "PLATFORM_ROOT_SECRET_PREVIOUS");
+            let root =
+                openma_cloudflare::setting(&self.env, "PLATFORM_ROOT_SECRET").unwrap_or_default();
+            let previous = openma_cloudflare::setting(&self.env, "PLATFORM_ROOT_SECRET_PREVIOUS");
             let key = Keyring::new(&root, previous.as_deref())
                 .map_err(|e| e.to_string())
                 .and_then(|ring| provider.open_key(&ring))
@@ -120,7 +113,7 @@ impl RoutedModelClient {
             return Ok(Target::Provider(Box::new(provider.clone()), key));
         }
         if self.platform_key_allowed()
-            && let Some(key) = setting(&self.env, "ANTHROPIC_API_KEY")
+            && let Some(key) = openma_cloudflare::setting(&self.env, "ANTHROPIC_API_KEY")
         {
             return Ok(Target::Platform(key));
         }

@@ -47,13 +47,7 @@ pub(crate) async fn credentials(
     if vault_ids.is_empty() {
         return Ok(found);
     }
-    let setting = |name: &str| {
-        env.secret(name)
-            .map(|s| s.to_string())
-            .or_else(|_| env.var(name).map(|v| v.to_string()))
-            .ok()
-            .filter(|v| !v.is_empty())
-    };
+    let setting = |name: &str| openma_cloudflare::setting(env, name);
     let ring = if open {
         let root = setting("PLATFORM_ROOT_SECRET").ok_or("PLATFORM_ROOT_SECRET is not set")?;
         let previous = setting("PLATFORM_ROOT_SECRET_PREVIOUS");

@@ -179,21 +179,13 @@ fn rejected(err: VaultError) -> ApiError {
 
 // ---- keys and sealing ---------------------------------------------------
 
-fn setting(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
-        .filter(|v| !v.is_empty())
-}
-
 /// The keyring from `PLATFORM_ROOT_SECRET` and, during a rotation,
 /// `PLATFORM_ROOT_SECRET_PREVIOUS`.
 pub(crate) fn keyring(env: &Env, previous_override: Option<&str>) -> ApiResult<Keyring> {
-    let current = setting(env, "PLATFORM_ROOT_SECRET").unwrap_or_default();
+    let current = openma_cloudflare::setting(env, "PLATFORM_ROOT_SECRET").unwrap_or_default();
     let previous = match previous_override {
         Some(previous) => Some(previous.to_owned()),
-        None => setting(env, "PLATFORM_ROOT_SECRET_PREVIOUS"),
+        None => openma_cloudflare::setting(env, "PLATFORM_ROOT_SECRET_PREVIOUS"),
     };
     Keyring::new(&current, previous.as_deref()).map_err(|e| match e {
         CryptoError::RootSecretTooShort(_) if previous_override.is_some() => {
