@@ -391,4 +391,47 @@ async fn bad_provider_requests_are_refused_naming_the_field() {
         .await
         .unwrap();
     assert_eq!(status, 404);
+
+    // A provider that accepts the connection and never answers: validation
+    // ends at its deadline and says so.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
+    let provider = api
+        .ok(
+            Method::POST,
+            "/v1/model_providers",
+            Some(
+                json!({"type": "openai_compatible", "name": "silent", "api_key": "sk-silent-0000",
+                        "base_url": format!("http://127.0.0.1:{port}")}),
+            ),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let validated = api
+        .ok(
+            Method::POST,
+            &format!(
+                "/v1/model_providers/{}/validate",
+                provider["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(validated["status"], "unverified", "{validated:#}");
+    assert!(
+        validated["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within"),
+        "{validated:#}"
+    );
 }

@@ -31,6 +31,23 @@ use crate::request::now;
 /// The most model ids one provider may list.
 const MAX_MODELS: usize = 100;
 
+/// How long a validation waits for the provider's answer.
+const VALIDATE_MS: u64 = 10_000;
+
+/// `fetch`, or an error once [`VALIDATE_MS`] have passed without an answer.
+async fn within_deadline(
+    fetch: impl std::future::Future<Output = worker::Result<worker::Response>>,
+) -> worker::Result<worker::Response> {
+    let deadline = worker::Delay::from(std::time::Duration::from_millis(VALIDATE_MS));
+    match futures_util::future::select(std::pin::pin!(fetch), std::pin::pin!(deadline)).await {
+        futures_util::future::Either::Left((answer, _)) => answer,
+        futures_util::future::Either::Right(_) => Err(worker::Error::RustError(format!(
+            "no answer within {} s",
+            VALIDATE_MS / 1000
+        ))),
+    }
+}
+
 fn field(name: &str, message: &str) -> ApiError {
     ApiError::invalid(format!("{name}: {message}"))
 }
@@ -283,7 +300,7 @@ pub(crate) async fn validate(env: &Env, caller: &Caller, id: &str) -> ApiResult<
     let url = format!("{}/v1/models", row.base_url);
     let (status, last_error) = match Request::new_with_init(&url, &init) {
         Err(e) => (row.status.clone(), Some(format!("request failed: {e}"))),
-        Ok(request) => match Fetch::Request(request).send().await {
+        Ok(request) => match within_deadline(Fetch::Request(request).send()).await {
             Err(e) => (
                 row.status.clone(),
                 Some(store::scrub(&format!("request failed: {e}"), &api_key)),
