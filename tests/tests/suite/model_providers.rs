@@ -42,6 +42,17 @@ async fn turn(api: &Api, session: &str, text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `POST /v1/model_providers/{id}/validate`; the provider it answers.
+async fn validate(api: &Api, id: &str) -> Value {
+    api.ok(
+        Method::POST,
+        &format!("/v1/model_providers/{id}/validate"),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == kind).collect()
 }
@@ -112,14 +123,7 @@ async fn a_tenants_own_anthropic_key_carries_its_turns_rotates_and_is_never_show
     assert_eq!(calls[0].header("x-api-key"), Some(OWN_KEY));
 
     // The smallest real call checks the key.
-    let validated = api
-        .ok(
-            Method::POST,
-            &format!("/v1/model_providers/{provider_id}/validate"),
-            None,
-        )
-        .await
-        .unwrap();
+    let validated = validate(&api, &provider_id).await;
     shown.push(validated.to_string());
     assert_eq!(validated["status"], "valid", "{validated:#}");
     assert!(validated["last_validated_at"].is_string());
@@ -303,24 +307,10 @@ async fn an_openai_compatible_provider_runs_text_and_tool_turns() {
     assert!(session["usage"]["output_tokens"].as_u64().unwrap() > 0);
 
     // Validation, with the key and then without it.
-    let valid = api
-        .ok(
-            Method::POST,
-            &format!("/v1/model_providers/{provider_id}/validate"),
-            None,
-        )
-        .await
-        .unwrap();
+    let valid = validate(&api, &provider_id).await;
     assert_eq!(valid["status"], "valid", "{valid:#}");
     openai.reject_key(OPENAI_KEY);
-    let invalid = api
-        .ok(
-            Method::POST,
-            &format!("/v1/model_providers/{provider_id}/validate"),
-            None,
-        )
-        .await
-        .unwrap();
+    let invalid = validate(&api, &provider_id).await;
     assert_eq!(invalid["status"], "invalid", "{invalid:#}");
     let error = invalid["last_error"].as_str().unwrap();
     assert!(error.contains("401"), "{error}");
@@ -414,17 +404,7 @@ async fn bad_provider_requests_are_refused_naming_the_field() {
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    let validated = api
-        .ok(
-            Method::POST,
-            &format!(
-                "/v1/model_providers/{}/validate",
-                provider["id"].as_str().unwrap()
-            ),
-            None,
-        )
-        .await
-        .unwrap();
+    let validated = validate(&api, provider["id"].as_str().unwrap()).await;
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     assert_eq!(validated["status"], "unverified", "{validated:#}");
     assert!(

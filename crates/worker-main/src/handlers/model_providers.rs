@@ -328,14 +328,18 @@ pub(crate) async fn validate(env: &Env, caller: &Caller, id: &str) -> ApiResult<
             }
         },
     };
+    let mut row = row;
+    row.status = status;
+    row.last_error = last_error;
+    row.last_validated_at = Some(now().to_rfc3339());
     store::set_status(
         env,
         &caller.tenant_id,
         &row.id,
-        &status,
-        last_error.as_deref(),
-        &now().to_rfc3339(),
+        &row.status,
+        row.last_error.as_deref(),
+        row.last_validated_at.as_deref().unwrap_or_default(),
     )
     .await?;
-    Ok(found(env, caller, id).await?.object())
+    Ok(row.object())
 }
