@@ -362,6 +362,24 @@ async fn keys_record_their_last_use_expire_and_stop_at_once_when_revoked() {
         .await;
     assert_error(s, &h, &b, 401, "authentication_error");
 
+    // A field keys do not have is refused, not ignored.
+    let (s, h, b) = api
+        .call(
+            Method::POST,
+            "/v1/api_keys",
+            Some(&key),
+            Some(json!({"name": "scoped", "scopes": ["read"]})),
+        )
+        .await;
+    assert_error(s, &h, &b, 400, "invalid_request_error");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("scopes:"),
+        "{b:#}"
+    );
+
     // An expiry in the past, or not a time, is refused and nothing is made.
     for bad in [json!("2020-01-01T00:00:00Z"), json!("tomorrow"), json!(7)] {
         let (s, h, b) = api

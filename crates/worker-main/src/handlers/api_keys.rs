@@ -64,6 +64,13 @@ pub(crate) async fn issue(
 }
 
 pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Value> {
+    if let Some(fields) = body.as_object()
+        && let Some(unknown) = fields
+            .keys()
+            .find(|k| !["name", "expires_at"].contains(&k.as_str()))
+    {
+        return Err(ApiError::invalid(format!("{unknown}: unknown field")));
+    }
     let name = match body.get("name") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) if name.chars().count() <= 256 => Some(name.clone()),
