@@ -23,6 +23,7 @@ pub mod crypto;
 pub mod egress;
 pub mod harness;
 pub mod llm;
+pub mod mcp;
 pub mod ports;
 pub mod sandbox;
 pub mod session;

@@ -465,6 +465,51 @@ fn check_common(obj: &Map<String, Value>) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Replaces a session's agent `tools` and `mcp_servers` with those `patch`
+/// gives (session create's `agent_with_overrides`, or session update's
+/// `agent`): each given list replaces the snapshot's (`null` or `[]`
+/// clears it), and the result must still pair every server with a toolset.
+/// Errors name the field under `path`.
+pub fn apply_session_tools(
+    agent: &mut crate::wire::SessionAgent,
+    patch: &Map<String, Value>,
+    path: &str,
+) -> Result<(), ValidationError> {
+    let under = |e: ValidationError| ValidationError::new(join(path, &e.path), e.message);
+    let mut shaped = Map::new();
+    let mut tools = agent.tools.clone();
+    if let Some(given) = patch.get("tools") {
+        let given = expand_tool_shorthand(given, &join(path, "tools"))?;
+        let given = if given.is_null() {
+            Value::Array(Vec::new())
+        } else {
+            given
+        };
+        shaped.insert("tools".to_owned(), given.clone());
+        check_common(&shaped).map_err(under)?;
+        let params: Vec<AgentToolParams> = serde_json::from_value(given)
+            .map_err(|e| ValidationError::new(join(path, "tools"), e.to_string()))?;
+        tools = resolve_tools(&params).map_err(under)?;
+    }
+    let mut servers = agent.mcp_servers.clone();
+    if let Some(given) = patch.get("mcp_servers") {
+        let given = if given.is_null() {
+            Value::Array(Vec::new())
+        } else {
+            given.clone()
+        };
+        shaped.clear();
+        shaped.insert("mcp_servers".to_owned(), given.clone());
+        check_common(&shaped).map_err(under)?;
+        servers = serde_json::from_value(given)
+            .map_err(|e| ValidationError::new(join(path, "mcp_servers"), e.to_string()))?;
+    }
+    check_mcp_references(&tools, &servers).map_err(under)?;
+    agent.tools = tools;
+    agent.mcp_servers = servers;
+    Ok(())
+}
+
 // Every MCP server is used by an `mcp_toolset`, and every toolset names a
 // declared server; names are unique.
 fn check_mcp_references(tools: &[AgentTool], servers: &[McpServer]) -> Result<(), ValidationError> {

@@ -13,6 +13,7 @@ pub use agents::AgentUpdateError;
 pub use agents::AgentUpdateParams;
 pub use agents::SkillParams;
 pub use agents::apply_agent_update;
+pub use agents::apply_session_tools;
 pub use agents::create_agent;
 pub use agents::expand_tool_shorthand;
 pub use agents::parse_agent_create;

@@ -775,9 +775,12 @@ fn optional_text(
 
 fn url(obj: &Map<String, Value>, name: &str, path: &str) -> Result<String, VaultError> {
     let value = text(obj, name, path, MAX_URL)?;
-    let rest = value
-        .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"));
+    // Schemes are case-insensitive (RFC 3986 §3.1).
+    let scheme_end = value.find("://").unwrap_or(0);
+    let rest = match value[..scheme_end].to_ascii_lowercase().as_str() {
+        "https" | "http" => Some(&value[scheme_end + 3..]),
+        _ => None,
+    };
     match rest {
         Some(rest)
             if !rest.is_empty()

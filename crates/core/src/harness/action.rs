@@ -113,6 +113,7 @@ pub(super) fn next_action(state: &SessionState, config: &HarnessConfig, now: Tim
 pub(super) fn blocks(record: &ToolUseRecord, config: &HarnessConfig) -> bool {
     let client_runs = config.self_hosted
         && !record.custom
+        && record.mcp_server.is_none()
         && BuiltinTool::from_name(&record.name).is_some_and(BuiltinTool::runs_in_sandbox);
     record.awaits_client()
         || (client_runs

@@ -18,6 +18,7 @@ use crate::wire::SessionError;
 use crate::wire::SessionErrorType;
 use crate::wire::SessionEvent;
 use crate::wire::StopReason;
+use crate::wire::event::AgentMcpToolResultEvent;
 use crate::wire::event::AgentToolResultEvent;
 use crate::wire::event::SessionErrorEvent;
 use crate::wire::event::SessionStatusIdleEvent;
@@ -144,7 +145,13 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
                 .tool_uses
                 .iter()
                 .filter(|t| !t.custom && t.resolution != crate::session::ToolUseResolution::Done)
-                .map(|t| Draft::done(tool_result(&t.id, INTERRUPTED_BY_USER, true)))
+                .map(|t| {
+                    Draft::done(tool_result(
+                        t,
+                        vec![ContentBlock::text(INTERRUPTED_BY_USER)],
+                        true,
+                    ))
+                })
                 .collect();
             if let Some(span) = &state.open_span {
                 drafts.insert(0, Draft::done(span_end(span, true)));
@@ -210,7 +217,11 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             None => "The user denied this tool call.".to_owned(),
         };
         self.append(
-            vec![Draft::done(tool_result(&record.id, &text, true))],
+            vec![Draft::done(tool_result(
+                record,
+                vec![ContentBlock::text(text)],
+                true,
+            ))],
             Vec::new(),
         )
         .await
@@ -220,7 +231,11 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
     pub(super) async fn refuse_tool(&self, record: &ToolUseRecord) -> Result<(), HarnessError> {
         let text = format!("Tool {:?} is not available to this agent.", record.name);
         self.append(
-            vec![Draft::done(tool_result(&record.id, &text, true))],
+            vec![Draft::done(tool_result(
+                record,
+                vec![ContentBlock::text(text)],
+                true,
+            ))],
             Vec::new(),
         )
         .await
@@ -267,10 +282,23 @@ pub(super) fn span_end(start_id: &str, is_error: bool) -> EventPayload {
     })
 }
 
-pub(super) fn tool_result(tool_use_id: &str, text: &str, is_error: bool) -> EventPayload {
-    EventPayload::AgentToolResult(AgentToolResultEvent {
-        tool_use_id: tool_use_id.to_owned(),
-        content: Some(vec![ContentBlock::text(text)]),
-        is_error: Some(is_error),
-    })
+/// The result event of a call: `agent.mcp_tool_result` for an MCP tool,
+/// `agent.tool_result` for the others.
+pub(super) fn tool_result(
+    record: &ToolUseRecord,
+    content: Vec<ContentBlock>,
+    is_error: bool,
+) -> EventPayload {
+    match record.mcp_server {
+        Some(_) => EventPayload::AgentMcpToolResult(AgentMcpToolResultEvent {
+            mcp_tool_use_id: record.id.clone(),
+            content: Some(content),
+            is_error: Some(is_error),
+        }),
+        None => EventPayload::AgentToolResult(AgentToolResultEvent {
+            tool_use_id: record.id.clone(),
+            content: Some(content),
+            is_error: Some(is_error),
+        }),
+    }
 }

@@ -62,7 +62,10 @@ pub struct Ports<M, S, T, C> {
 #[derive(Debug)]
 pub struct Harness<M, S, T, C> {
     config: HarnessConfig,
-    toolset: Toolset,
+    /// The agent's tools, with its MCP servers' tools once listed.
+    toolset: RefCell<Toolset>,
+    /// The turn (its `started_seq`) the MCP tools were listed for.
+    mcp_listed_for: Cell<Option<u64>>,
     ports: Ports<M, S, T, C>,
     state: RefCell<SessionState>,
     stepping: Cell<bool>,
@@ -78,7 +81,8 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
         ports: Ports<M, S, T, C>,
     ) -> Result<Self, HarnessError> {
         let harness = Self {
-            toolset: Toolset::from_agent_tools(&config.agent.tools),
+            toolset: RefCell::new(Toolset::from_agent_tools(&config.agent.tools)),
+            mcp_listed_for: Cell::new(None),
             state: RefCell::new(SessionState::new(config.session_id.clone())),
             config,
             ports,

@@ -53,6 +53,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
         &self,
         observer: &O,
     ) -> Result<(), HarnessError> {
+        self.list_mcp_tools().await?;
         let open_span = self.state.borrow().open_span.clone();
         let span_id = match open_span {
             Some(id) => id,
@@ -67,7 +68,8 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
                     .ok_or(HarnessError::ContendedLog)?
             }
         };
-        let request = build_model_request(&self.state.borrow(), &self.config, &self.toolset);
+        let request =
+            build_model_request(&self.state.borrow(), &self.config, &self.toolset.borrow());
         let started = self.ports.model.stream(request).await;
         self.finish_call(&span_id, started, observer).await
     }
@@ -85,6 +87,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
         observer: &O,
     ) -> Result<(), HarnessError> {
         self.refresh_if_behind().await?;
+        self.list_mcp_tools().await?;
         let mut drafts = vec![Draft::done(result), Draft::done(span_start())];
         let now = self.ports.clock.now();
         let (request, expected_id) = {
@@ -98,7 +101,11 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
                     && next.open_span.is_none()
                 {
                     next.apply(start);
-                    request = Some(build_model_request(&next, &self.config, &self.toolset));
+                    request = Some(build_model_request(
+                        &next,
+                        &self.config,
+                        &self.toolset.borrow(),
+                    ));
                 }
             }
             (request, events.first().map(|e| e.event.id.clone()))
@@ -119,6 +126,39 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             [_, start] => self.finish_call(&start.id, started, observer).await,
             _ => Err(HarnessError::ContendedLog),
         }
+    }
+
+    /// Lists the MCP servers' tools once per turn, before its first model
+    /// request (or the first after the object restarted): the toolset offers
+    /// what was listed, and each server that could not be listed gets a
+    /// `session.error` while the turn goes on without its tools.
+    async fn list_mcp_tools(&self) -> Result<(), HarnessError> {
+        let has_mcp = self
+            .config
+            .agent
+            .tools
+            .iter()
+            .any(|tool| matches!(tool, crate::wire::AgentTool::McpToolset(_)));
+        let turn = self.state.borrow().turn.started_seq;
+        if !has_mcp || self.mcp_listed_for.get() == Some(turn) {
+            return Ok(());
+        }
+        let listing = self.ports.tools.mcp_tools().await;
+        let toolset = self
+            .toolset
+            .borrow()
+            .with_mcp_tools(&self.config.agent.tools, &listing.servers);
+        *self.toolset.borrow_mut() = toolset;
+        self.mcp_listed_for.set(Some(turn));
+        if listing.errors.is_empty() {
+            return Ok(());
+        }
+        let drafts = listing
+            .errors
+            .into_iter()
+            .map(|error| Draft::done(session_error(error)))
+            .collect();
+        self.append(drafts, Vec::new()).await.map(drop)
     }
 
     // Streams a started call and records how it ended.
@@ -291,7 +331,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
             _ => Some(StopReason::EndTurn),
         };
         let mut drafts: Vec<Draft> = reply
-            .into_events(&self.toolset)
+            .into_events(&self.toolset.borrow())
             .into_iter()
             .map(Draft::done)
             .collect();

@@ -13,6 +13,7 @@ use crate::wire::ContentBlock;
 use crate::wire::EventPayload;
 use crate::wire::ModelUsage;
 use crate::wire::event::AgentCustomToolUseEvent;
+use crate::wire::event::AgentMcpToolUseEvent;
 use crate::wire::event::AgentMessageEvent;
 use crate::wire::event::AgentThinkingEvent;
 use crate::wire::event::AgentToolUseEvent;
@@ -125,6 +126,19 @@ impl Reply {
                         ..
                     } => EventPayload::AgentToolUse(AgentToolUseEvent {
                         name,
+                        input,
+                        evaluated_permission: Some(permission),
+                        evaluation: Some(evaluation),
+                        session_thread_id: None,
+                    }),
+                    ToolDecision::Mcp {
+                        server,
+                        tool,
+                        permission,
+                        evaluation,
+                    } => EventPayload::AgentMcpToolUse(AgentMcpToolUseEvent {
+                        mcp_server_name: server,
+                        name: tool,
                         input,
                         evaluated_permission: Some(permission),
                         evaluation: Some(evaluation),

@@ -1,6 +1,7 @@
 //! Executing one built-in tool call.
 
 use super::Harness;
+use super::append::tool_result;
 use super::error::HarnessError;
 use super::observer::StepObserver;
 use crate::ports::Clock;
@@ -9,11 +10,10 @@ use crate::ports::ModelClient;
 use crate::ports::ToolCall;
 use crate::ports::ToolExecutor;
 use crate::session::ToolUseRecord;
-use crate::wire::EventPayload;
-use crate::wire::event::AgentToolResultEvent;
 
 impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, C> {
-    /// Runs the call and records its result. A crash between the two re-runs
+    /// Runs the call (in the sandbox, or at its MCP server) and records its
+    /// result. A crash between the two re-runs
     /// the call with the same id, which the executor answers from its record.
     /// When the result leaves the model to be called next, that call starts
     /// in the same step (see [`Harness::record_and_call_model`]).
@@ -24,8 +24,9 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
     ) -> Result<(), HarnessError> {
         let call = ToolCall {
             tool_use_id: record.id.clone(),
-            name: record.name,
-            input: record.input,
+            name: record.name.clone(),
+            input: record.input.clone(),
+            mcp_server_name: record.mcp_server.clone(),
         };
         let output = match self.ports.tools.execute(call).await {
             Ok(output) => output,
@@ -39,11 +40,7 @@ impl<M: ModelClient, S: EventStore, T: ToolExecutor, C: Clock> Harness<M, S, T, 
                 return Ok(());
             }
         };
-        let result = EventPayload::AgentToolResult(AgentToolResultEvent {
-            tool_use_id: record.id,
-            content: Some(output.content),
-            is_error: Some(output.is_error),
-        });
+        let result = tool_result(&record, output.content, output.is_error);
         self.record_and_call_model(result, observer).await
     }
 }

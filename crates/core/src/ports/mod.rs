@@ -13,6 +13,7 @@ pub use event_store::EventStore;
 pub use event_store::StoreError;
 pub use model::ModelClient;
 pub use model::ModelStream;
+pub use tools::McpListing;
 pub use tools::ToolCall;
 pub use tools::ToolExecError;
 pub use tools::ToolExecutor;

@@ -3,7 +3,9 @@ use serde::Serialize;
 use serde_json::Map;
 use serde_json::Value;
 
+use crate::mcp::McpTool;
 use crate::wire::ContentBlock;
+use crate::wire::SessionError;
 
 /// One tool invocation. `tool_use_id` is the `agent.tool_use` event id and
 /// the idempotency key: executing the same id twice must return the first
@@ -16,6 +18,10 @@ pub struct ToolCall {
     pub name: String,
     /// Tool input as the model sent it.
     pub input: Map<String, Value>,
+    /// The MCP server whose tool this is (`agent.mcp_tool_use`); `None` for
+    /// a built-in tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_server_name: Option<String>,
 }
 
 /// What a tool produced. Failures the model should see are data
@@ -62,4 +68,21 @@ pub struct ToolExecError(pub String);
 pub trait ToolExecutor {
     /// Runs one call; idempotent by `call.tool_use_id`.
     async fn execute(&self, call: ToolCall) -> Result<ToolOutput, ToolExecError>;
+
+    /// The tools of the agent's MCP servers, for a turn about to call the
+    /// model. Servers that cannot be listed are left out and reported in
+    /// `errors`; an executor without MCP support lists nothing.
+    async fn mcp_tools(&self) -> McpListing {
+        McpListing::default()
+    }
+}
+
+/// The tools of an agent's MCP servers, as listed for one turn.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct McpListing {
+    /// Each reachable server's tools, by server name.
+    pub servers: Vec<(String, Vec<McpTool>)>,
+    /// One `session.error` per server that could not be listed
+    /// (`mcp_connection_failed_error` or `mcp_authentication_failed_error`).
+    pub errors: Vec<SessionError>,
 }

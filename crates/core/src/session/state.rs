@@ -215,6 +215,29 @@ impl SessionState {
                     tool_use.evaluated_permission,
                 );
             }
+            EventPayload::AgentMcpToolUse(tool_use) => {
+                self.start_tool_use(
+                    &event.id,
+                    &tool_use.name,
+                    &tool_use.input,
+                    false,
+                    tool_use.evaluated_permission,
+                );
+                if let Some(record) = self.turn.tool_uses.last_mut() {
+                    record.mcp_server = Some(tool_use.mcp_server_name.clone());
+                }
+                // The model knows the call by the tool's model-facing name.
+                if let Some(HistoryItem::ToolUse { name, .. }) = self.history.last_mut() {
+                    *name = crate::mcp::model_tool_name(&tool_use.mcp_server_name, &tool_use.name);
+                }
+            }
+            EventPayload::AgentMcpToolResult(result) => {
+                self.complete_tool_use(
+                    &result.mcp_tool_use_id,
+                    result.content.clone(),
+                    result.is_error,
+                );
+            }
             EventPayload::AgentCustomToolUse(tool_use) => {
                 self.start_tool_use(&event.id, &tool_use.name, &tool_use.input, true, None);
             }
@@ -227,7 +250,10 @@ impl SessionState {
             }
             EventPayload::SessionStatusRunning(_) => {
                 if !self.awaits_action() {
-                    self.turn = TurnState::default();
+                    self.turn = TurnState {
+                        started_seq: record.seq,
+                        ..TurnState::default()
+                    };
                 }
                 self.history.append(&mut self.processed_unassigned);
             }
@@ -308,6 +334,7 @@ impl SessionState {
             name: name.to_owned(),
             input: input.clone(),
             custom,
+            mcp_server: None,
             permission,
             resolution: ToolUseResolution::Pending,
         });

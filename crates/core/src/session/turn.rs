@@ -15,6 +15,8 @@ pub struct ToolUseRecord {
     pub input: Map<String, Value>,
     /// Whether the client executes it (custom tool).
     pub custom: bool,
+    /// The MCP server whose tool it is (`agent.mcp_tool_use`).
+    pub mcp_server: Option<String>,
     /// The recorded permission (`None` for custom tools).
     pub permission: Option<EvaluatedPermission>,
     /// Where the call stands.
@@ -51,6 +53,8 @@ impl ToolUseRecord {
 /// `requires_action`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TurnState {
+    /// The seq of the `session.status_running` that started the turn.
+    pub started_seq: u64,
     /// Tool calls of the turn, in log order.
     pub tool_uses: Vec<ToolUseRecord>,
     /// Completed model requests in the turn (the max-steps guard).

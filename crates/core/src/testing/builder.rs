@@ -24,6 +24,7 @@ use crate::wire::SessionAgent;
 use crate::wire::SessionEvent;
 use crate::wire::UserEventParams;
 use crate::wire::agent::ExecutionIdentity;
+use crate::wire::agent::McpServer;
 use crate::wire::object_type::AgentType;
 
 /// The harness type the fakes make.
@@ -41,6 +42,7 @@ pub fn test_session() -> TestSessionBuilder {
         retry: None,
         self_hosted: false,
         scripts: Vec::new(),
+        mcp_toolsets: Vec::new(),
     }
 }
 
@@ -54,6 +56,7 @@ pub struct TestSessionBuilder {
     retry: Option<RetryPolicy>,
     self_hosted: bool,
     scripts: Vec<Script>,
+    mcp_toolsets: Vec<(String, Option<PermissionPolicy>)>,
 }
 
 impl TestSessionBuilder {
@@ -105,6 +108,15 @@ impl TestSessionBuilder {
         self
     }
 
+    /// Adds an MCP server `name` and its `mcp_toolset` (with `policy` as its
+    /// default, or MCP's default `always_ask`). What the server lists is
+    /// set on the fake executor.
+    #[must_use]
+    pub fn with_mcp_toolset(mut self, name: &str, policy: Option<PermissionPolicy>) -> Self {
+        self.mcp_toolsets.push((name.to_owned(), policy));
+        self
+    }
+
     /// Sets the max-steps guard.
     #[must_use]
     pub fn with_max_model_requests(mut self, max: u32) -> Self {
@@ -152,6 +164,18 @@ impl TestSessionBuilder {
                 .cloned()
                 .map(AgentToolParams::Custom),
         );
+        params.extend(
+            self.mcp_toolsets
+                .iter()
+                .map(|(name, policy)| AgentToolParams::McpToolset {
+                    mcp_server_name: name.clone(),
+                    default_config: Some(ToolDefaultConfigParams {
+                        enabled: None,
+                        permission_policy: *policy,
+                    }),
+                    configs: None,
+                }),
+        );
         let tools =
             resolve_tools(&params).unwrap_or_else(|err| panic!("invalid test tools: {err}"));
         let agent = SessionAgent {
@@ -163,7 +187,15 @@ impl TestSessionBuilder {
             system: self.system.clone(),
             model: ModelConfig::new("claude-test"),
             tools,
-            mcp_servers: Vec::new(),
+            mcp_servers: self
+                .mcp_toolsets
+                .iter()
+                .map(|(name, _)| McpServer {
+                    kind: "url".to_owned(),
+                    name: name.clone(),
+                    url: format!("https://{name}.example.com/mcp"),
+                })
+                .collect(),
             skills: Vec::new(),
             multiagent: None,
             execution_identity: ExecutionIdentity::ServiceAccount,

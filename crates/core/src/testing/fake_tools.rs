@@ -2,6 +2,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::ports::McpListing;
 use crate::ports::ToolCall;
 use crate::ports::ToolExecError;
 use crate::ports::ToolExecutor;
@@ -15,6 +16,8 @@ struct Inner {
     calls: RefCell<Vec<ToolCall>>,
     executed: RefCell<HashMap<String, ToolOutput>>,
     hook: RefCell<Option<Hook>>,
+    mcp: RefCell<McpListing>,
+    mcp_listings: RefCell<usize>,
 }
 
 /// A [`ToolExecutor`] with canned outputs per tool name that records every
@@ -46,6 +49,17 @@ impl FakeToolExecutor {
     /// Runs `hook` inside every first execution (e.g. to inject an interrupt).
     pub fn on_execute(&self, hook: impl Fn(&ToolCall) + 'static) {
         *self.0.hook.borrow_mut() = Some(Rc::new(hook));
+    }
+
+    /// What `mcp_tools` answers from now on.
+    pub fn set_mcp_listing(&self, listing: McpListing) {
+        *self.0.mcp.borrow_mut() = listing;
+    }
+
+    /// How many times the MCP tools were listed.
+    #[must_use]
+    pub fn mcp_listings(&self) -> usize {
+        *self.0.mcp_listings.borrow()
     }
 
     /// Every `execute` call, replays included.
@@ -83,5 +97,10 @@ impl ToolExecutor for FakeToolExecutor {
             .borrow_mut()
             .insert(call.tool_use_id, output.clone());
         Ok(output)
+    }
+
+    async fn mcp_tools(&self) -> McpListing {
+        *self.0.mcp_listings.borrow_mut() += 1;
+        self.0.mcp.borrow().clone()
     }
 }

@@ -46,6 +46,15 @@ pub fn check_invariants(events: &[SessionEvent]) {
             EventPayload::UserToolResult(r) => {
                 *tool_results.entry(r.tool_use_id.as_str()).or_default() += 1;
             }
+            EventPayload::AgentMcpToolResult(r) => {
+                let use_seq = ids.get(&r.mcp_tool_use_id).copied().unwrap_or(u64::MAX);
+                assert!(
+                    use_seq < record.seq,
+                    "result #{} precedes or lacks its call",
+                    record.seq
+                );
+                *tool_results.entry(r.mcp_tool_use_id.as_str()).or_default() += 1;
+            }
             EventPayload::UserCustomToolResult(r) => {
                 *custom_results
                     .entry(r.custom_tool_use_id.as_str())
@@ -62,7 +71,7 @@ pub fn check_invariants(events: &[SessionEvent]) {
     for record in events {
         let event = &record.event;
         match &event.payload {
-            EventPayload::AgentToolUse(_) => {
+            EventPayload::AgentToolUse(_) | EventPayload::AgentMcpToolUse(_) => {
                 let count = tool_results.get(event.id.as_str()).copied().unwrap_or(0);
                 assert_eq!(count, 1, "tool use #{} has {count} results", record.seq);
             }

@@ -72,6 +72,24 @@ pub fn log_shape(events: &[SessionEvent]) -> String {
                         .unwrap_or_default();
                     format!("{} {}{permission}", t.name, Value::Object(t.input.clone()))
                 }
+                EventPayload::AgentMcpToolUse(t) => {
+                    let permission = t
+                        .evaluated_permission
+                        .map(|p| format!(" {}", to_str(&p)))
+                        .unwrap_or_default();
+                    format!(
+                        "{}/{} {}{permission}",
+                        t.mcp_server_name,
+                        t.name,
+                        Value::Object(t.input.clone())
+                    )
+                }
+                EventPayload::AgentMcpToolResult(r) => format!(
+                    "{} {}{}",
+                    reference(&r.mcp_tool_use_id),
+                    texts(r.content.as_deref().unwrap_or_default()),
+                    error_flag(r.is_error)
+                ),
                 EventPayload::AgentCustomToolUse(t) => {
                     format!("{} {}", t.name, Value::Object(t.input.clone()))
                 }

@@ -5,6 +5,8 @@ use serde_json::json;
 
 use super::builtin::BuiltinTool;
 use crate::llm::ToolSpec;
+use crate::mcp::McpTool;
+use crate::mcp::model_tool_name;
 use crate::wire::AgentTool;
 use crate::wire::PermissionPolicy;
 use crate::wire::event::EvaluatedPermission;
@@ -17,6 +19,13 @@ pub enum ToolKind {
     Builtin(BuiltinTool),
     /// By the client (`agent.custom_tool_use`).
     Custom,
+    /// By an MCP server, through the platform (`agent.mcp_tool_use`).
+    Mcp {
+        /// The server's name in `mcp_servers`.
+        server: String,
+        /// The server's name for the tool.
+        tool: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +50,17 @@ pub enum ToolDecision {
     },
     /// A custom tool, answered by the client.
     Custom,
+    /// An MCP server's tool, with its recorded permission and evaluation.
+    Mcp {
+        /// The server's name in `mcp_servers`.
+        server: String,
+        /// The server's name for the tool.
+        tool: String,
+        /// `allow` runs it; `ask` waits for a confirmation.
+        permission: EvaluatedPermission,
+        /// The policy that decided.
+        evaluation: ToolEvaluation,
+    },
     /// Unknown or disabled: refused before any policy applied
     /// (`evaluated_permission: deny`, no `evaluation`).
     Refused,
@@ -53,8 +73,8 @@ pub struct Toolset {
 }
 
 impl Toolset {
-    /// Builds the runtime view of resolved agent tools. MCP toolsets are not
-    /// offered to the model yet (no MCP client in core).
+    /// Builds the runtime view of resolved agent tools. MCP toolsets offer
+    /// their server's tools once listed (see [`Toolset::with_mcp_tools`]).
     #[must_use]
     pub fn from_agent_tools(tools: &[AgentTool]) -> Self {
         let mut entries = Vec::new();
@@ -104,6 +124,59 @@ impl Toolset {
         Self { entries }
     }
 
+    /// This toolset with the MCP tools `servers` listed, replacing any listed
+    /// before. A server's tools are offered only when the agent has an
+    /// `mcp_toolset` for it, and each takes that toolset's `configs` entry
+    /// or `default_config`. Model-facing names are
+    /// [`crate::mcp::model_tool_name`]s; a name that would collide with a tool
+    /// already offered is left out.
+    #[must_use]
+    pub fn with_mcp_tools(
+        &self,
+        agent_tools: &[AgentTool],
+        servers: &[(String, Vec<McpTool>)],
+    ) -> Self {
+        let mut entries: Vec<ToolEntry> = self
+            .entries
+            .iter()
+            .filter(|entry| !matches!(entry.kind, ToolKind::Mcp { .. }))
+            .cloned()
+            .collect();
+        for (server, tools) in servers {
+            let Some(toolset) = agent_tools.iter().find_map(|tool| match tool {
+                AgentTool::McpToolset(toolset) if toolset.mcp_server_name == *server => {
+                    Some(toolset)
+                }
+                _ => None,
+            }) else {
+                continue;
+            };
+            for tool in tools {
+                let name = model_tool_name(server, &tool.name);
+                if entries.iter().any(|entry| entry.spec.name == name) {
+                    continue;
+                }
+                let config = toolset.configs.iter().find(|c| c.name == tool.name);
+                entries.push(ToolEntry {
+                    spec: ToolSpec {
+                        name,
+                        description: tool.description.clone(),
+                        input_schema: tool.input_schema.clone(),
+                    },
+                    kind: ToolKind::Mcp {
+                        server: server.clone(),
+                        tool: tool.name.clone(),
+                    },
+                    enabled: config.map_or(toolset.default_config.enabled, |c| c.enabled),
+                    policy: config.map_or(toolset.default_config.permission_policy, |c| {
+                        c.permission_policy
+                    }),
+                });
+            }
+        }
+        Self { entries }
+    }
+
     /// The tools offered to the model, in a stable order (enabled only).
     #[must_use]
     pub fn specs(&self) -> Vec<ToolSpec> {
@@ -125,29 +198,34 @@ impl Toolset {
         else {
             return ToolDecision::Refused;
         };
-        match entry.kind {
+        let (permission, evaluation) = evaluate(entry.policy);
+        match &entry.kind {
             ToolKind::Custom => ToolDecision::Custom,
-            ToolKind::Builtin(tool) => {
-                let (permission, evaluation) = match entry.policy {
-                    PermissionPolicy::AlwaysAllow => {
-                        (EvaluatedPermission::Allow, ToolEvaluation::AlwaysAllow)
-                    }
-                    PermissionPolicy::AlwaysAsk => {
-                        (EvaluatedPermission::Ask, ToolEvaluation::AlwaysAsk)
-                    }
-                    PermissionPolicy::Auto => (
-                        EvaluatedPermission::Ask,
-                        ToolEvaluation::Auto {
-                            evaluated_permission: json!({"type": "ask", "reason_code": "indeterminate"}),
-                        },
-                    ),
-                };
-                ToolDecision::Builtin {
-                    tool,
-                    permission,
-                    evaluation,
-                }
-            }
+            ToolKind::Builtin(tool) => ToolDecision::Builtin {
+                tool: *tool,
+                permission,
+                evaluation,
+            },
+            ToolKind::Mcp { server, tool } => ToolDecision::Mcp {
+                server: server.clone(),
+                tool: tool.clone(),
+                permission,
+                evaluation,
+            },
         }
+    }
+}
+
+/// What a policy decides for one call.
+fn evaluate(policy: PermissionPolicy) -> (EvaluatedPermission, ToolEvaluation) {
+    match policy {
+        PermissionPolicy::AlwaysAllow => (EvaluatedPermission::Allow, ToolEvaluation::AlwaysAllow),
+        PermissionPolicy::AlwaysAsk => (EvaluatedPermission::Ask, ToolEvaluation::AlwaysAsk),
+        PermissionPolicy::Auto => (
+            EvaluatedPermission::Ask,
+            ToolEvaluation::Auto {
+                evaluated_permission: json!({"type": "ask", "reason_code": "indeterminate"}),
+            },
+        ),
     }
 }

@@ -4,6 +4,7 @@ mod codec_support;
 mod event_listing;
 mod http_client;
 mod interrupts;
+mod mcp_tools;
 mod openai_codec;
 mod previews;
 mod replay;
