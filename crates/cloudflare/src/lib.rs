@@ -7,6 +7,7 @@
 mod health;
 pub mod ids;
 pub mod internal;
+pub mod mcp;
 mod query;
 mod response;
 pub mod store;

@@ -8,6 +8,7 @@
 mod clock;
 mod egress;
 mod interrupts;
+mod mcp;
 mod model;
 mod mounts;
 mod providers;

@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use openma_core::wire::EventPayload;
+use openma_core::wire::SessionErrorType;
 use openma_core::wire::SessionEvent;
 use serde_json::json;
 use worker::AnalyticsEngineDataPointBuilder;
@@ -81,20 +82,51 @@ impl Signals {
                     }));
                     self.point("tool_call", &tool, if ok { "ok" } else { "error" });
                 }
+                EventPayload::AgentMcpToolUse(tool_use) => {
+                    self.tools.borrow_mut().insert(
+                        record.event.id.clone(),
+                        format!("{}/{}", tool_use.mcp_server_name, tool_use.name),
+                    );
+                }
+                EventPayload::AgentMcpToolResult(result) => {
+                    let tool = self
+                        .tools
+                        .borrow_mut()
+                        .remove(&result.mcp_tool_use_id)
+                        .unwrap_or_else(|| "unknown".to_owned());
+                    let outcome = if result.is_error.unwrap_or(false) {
+                        "error"
+                    } else {
+                        "ok"
+                    };
+                    self.log(json!({
+                        "event": "mcp_call",
+                        "tool": tool,
+                        "tool_use_id": result.mcp_tool_use_id,
+                        "outcome": outcome,
+                    }));
+                    self.point("mcp_call", &tool, outcome);
+                }
                 EventPayload::SessionError(error) => {
                     let retry = serde_json::to_value(error.error.retry_status)
                         .ok()
                         .and_then(|v| v["type"].as_str().map(str::to_owned));
+                    let source = match error.error.kind {
+                        SessionErrorType::McpConnectionFailedError
+                        | SessionErrorType::McpAuthenticationFailedError => "mcp",
+                        _ => "model",
+                    };
                     self.log(json!({
-                        "event": "model_error",
+                        "event": format!("{source}_error"),
                         "level": "warn",
                         "error_type": error.error.kind,
                         "retry_status": retry,
                         "message": error.error.message,
+                        "mcp_server_name": error.error.extra.get("mcp_server_name"),
                     }));
                     self.point(
                         "session_error",
-                        "model",
+                        source,
                         retry.as_deref().unwrap_or("unknown"),
                     );
                 }

@@ -4,10 +4,12 @@
 use std::cell::Cell;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use openma_cloudflare::internal::SessionRecord;
 use openma_core::egress::EgressPolicy;
 use openma_core::egress::NetworkingPolicy;
+use openma_core::ports::McpListing;
 use openma_core::ports::ToolCall;
 use openma_core::ports::ToolExecError;
 use openma_core::ports::ToolExecutor;
@@ -26,6 +28,7 @@ use worker::wasm_bindgen::JsValue;
 use crate::egress::SandboxSetup;
 use crate::interrupts::Cut;
 use crate::interrupts::InterruptSignal;
+use crate::mcp::McpTools;
 use crate::mounts::Mounts;
 use crate::sandbox::INTERNAL_HEADER;
 use crate::sandbox::INTERNAL_HOST;
@@ -53,6 +56,8 @@ pub(crate) struct SandboxTools {
     deadline_ms: u64,
     /// Ends a call in progress when an interrupt is recorded.
     interrupts: InterruptSignal,
+    /// The agent's MCP servers (called by the platform, not the sandbox).
+    mcp: Rc<McpTools>,
 }
 
 impl SandboxTools {
@@ -78,6 +83,13 @@ impl SandboxTools {
             },
         );
         Self {
+            mcp: Rc::new(McpTools::new(
+                env.clone(),
+                sql.clone(),
+                record,
+                deadline_ms,
+                interrupts.clone(),
+            )),
             mounts: RefCell::new(Mounts::new(env.clone(), sql, record)),
             env,
             record: record.clone(),
@@ -196,6 +208,9 @@ impl ToolExecutor for SandboxTools {
     /// Runs the call, within its deadline; an interrupt recorded meanwhile
     /// ends the wait at once (the call itself stays idempotent by its id).
     async fn execute(&self, call: ToolCall) -> Result<ToolOutput, ToolExecError> {
+        if call.mcp_server_name.is_some() {
+            return self.mcp.execute(call).await;
+        }
         let seen = self.interrupts.seen();
         let work = self.execute_unbounded(call);
         match self.interrupts.bounded(work, self.deadline_ms, seen).await {
@@ -208,6 +223,10 @@ impl ToolExecutor for SandboxTools {
                 "the tool call was cut short by an interrupt".to_owned(),
             )),
         }
+    }
+
+    async fn mcp_tools(&self) -> McpListing {
+        self.mcp.list().await
     }
 }
 

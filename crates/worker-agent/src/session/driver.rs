@@ -51,7 +51,7 @@ impl Inner {
     /// Steps the harness until the session waits for input, for a timer, or
     /// ends. The caller holds `driving`.
     pub(crate) async fn drive(self: &Rc<Self>) {
-        let harness = match self.harness().await {
+        let mut harness = match self.harness().await {
             Ok(harness) => harness,
             Err(e) => {
                 log_failure("open_session", &e.to_string(), None);
@@ -80,6 +80,19 @@ impl Inner {
                 // that an activation ending before the write resumes it; the
                 // write removes the alarm.
                 Ok(StepOutcome::Idle | StepOutcome::Terminated) => {
+                    // The agent's tools changed while this loop ran: the
+                    // next turn steps a harness opened with them.
+                    if self.agent_stale.replace(false) {
+                        self.harness.borrow_mut().take();
+                        harness = match self.harness().await {
+                            Ok(harness) => harness,
+                            Err(e) => {
+                                log_failure("open_session", &e.to_string(), Some(&session_id));
+                                self.arm(now_ms() + RETRY_MS).await;
+                                return;
+                            }
+                        };
+                    }
                     if !self.dirty.get() {
                         let indexed = || {
                             self.index_written.borrow().as_ref() == Some(&harness.state().summary)

@@ -16,6 +16,7 @@ use openma_core::wire::EventListQuery;
 use openma_core::wire::EventPayload;
 use openma_core::wire::Session;
 use openma_core::wire::SessionEvent;
+use openma_core::wire::SessionStatus;
 use openma_core::wire::UserEventParams;
 use openma_core::wire::ValidationError;
 use openma_core::wire::event::SessionDeletedEvent;
@@ -153,7 +154,9 @@ pub(crate) async fn get(inner: &Inner, record: &SessionRecord) -> Result<Respons
     session_response(inner, record).await
 }
 
-/// `POST /session`: `title` (string or null) and `metadata` (a patch).
+/// `POST /session`: `title` (string or null), `metadata` (a patch), and
+/// `agent.tools` / `agent.mcp_servers` (replaced, while the session is not
+/// running; the next turn uses them).
 pub(crate) async fn update(
     inner: &Inner,
     mut record: SessionRecord,
@@ -204,8 +207,58 @@ pub(crate) async fn update(
             "vault_ids cannot be changed after the session is created",
         ));
     }
+    if let Some(key) = body
+        .as_object()
+        .into_iter()
+        .flat_map(|obj| obj.keys())
+        .find(|key| !matches!(key.as_str(), "title" | "metadata" | "vault_ids" | "agent"))
+    {
+        return invalid(&ValidationError::new(
+            key.as_str(),
+            "not a session field this platform can update",
+        ));
+    }
+    let agent_changed = match body.get("agent") {
+        None => false,
+        Some(Value::Object(patch)) => {
+            if let Some(key) = patch
+                .keys()
+                .find(|key| !matches!(key.as_str(), "tools" | "mcp_servers"))
+            {
+                return invalid(&ValidationError::new(
+                    format!("agent.{key}"),
+                    "only tools and mcp_servers can be updated on a session",
+                ));
+            }
+            let summary = inner
+                .read_store(&record)?
+                .summary()
+                .await
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            if matches!(
+                summary.status,
+                SessionStatus::Running | SessionStatus::Rescheduling
+            ) {
+                return invalid(&ValidationError::new(
+                    "agent",
+                    "the session is running; update its agent's tools once it is idle",
+                ));
+            }
+            if let Err(err) =
+                openma_core::control::apply_session_tools(&mut record.agent, patch, "agent")
+            {
+                return invalid(&err);
+            }
+            true
+        }
+        Some(_) => return invalid(&ValidationError::new("agent", "expected an object")),
+    };
     record.updated_at = RuntimeClock.now();
     inner.save_and_index_record(&record).await?;
+    if agent_changed {
+        // The next turn opens the harness afresh, with the new tools.
+        inner.agent_changed();
+    }
     session_response(inner, &record).await
 }
 

@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     harness: RefCell<Option<Rc<SessionHarness>>>,
     /// A driver loop is running.
     driving: Cell<bool>,
+    /// The agent's tools changed while a driver loop ran.
+    pub(crate) agent_stale: Cell<bool>,
     /// Something happened that the running driver loop must look at.
     dirty: Cell<bool>,
     /// Why the schema could not be applied, if it could not.
@@ -108,6 +110,7 @@ impl worker::DurableObject for SessionDO {
                 hub: Rc::new(Hub::default()),
                 harness: RefCell::new(None),
                 driving: Cell::new(false),
+                agent_stale: Cell::new(false),
                 dirty: Cell::new(false),
                 schema_error,
                 schema_ready: Cell::new(schema_ready),
@@ -397,6 +400,16 @@ impl Inner {
             if let Some(harness) = self.harness.borrow().as_ref() {
                 harness.ports().tools.refresh(record);
             }
+        } else {
+            self.harness.borrow_mut().take();
+        }
+    }
+
+    /// The session's agent tools or MCP servers changed while it was idle:
+    /// the next turn opens its harness afresh, with the new toolset.
+    pub(crate) fn agent_changed(&self) {
+        if self.driving.get() {
+            self.agent_stale.set(true);
         } else {
             self.harness.borrow_mut().take();
         }

@@ -4,10 +4,11 @@
 use worker::SqlStorage;
 
 /// Every schema version, in order; index + 1 is the version number.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("../../../../migrations/session/0001_event_log.sql"),
     include_str!("../../../../migrations/session/0002_mounts.sql"),
     include_str!("../../../../migrations/session/0003_unprocessed_index.sql"),
+    include_str!("../../../../migrations/session/0004_mcp_calls.sql"),
 ];
 
 /// Whether this storage holds a session's schema.

@@ -232,14 +232,19 @@ async fn resolve_agent(env: &Env, caller: &Caller, spec: &Value) -> ApiResult<Se
                 _ => return Err(field_error("agent.system", "expected a string or null")),
             };
         }
-        if let Some(tools) = overrides.get("tools") {
-            let tools = openma_core::control::expand_tool_shorthand(tools, "agent.tools")
-                .map_err(crate::handlers::agents::invalid)?;
-            let params: Vec<openma_core::tools::AgentToolParams> =
-                serde_json::from_value(if tools.is_null() { json!([]) } else { tools })
-                    .map_err(|e| field_error("agent.tools", &e.to_string()))?;
-            snapshot.tools = openma_core::tools::resolve_tools(&params)?;
+        if let Some(key) = overrides.keys().find(|key| {
+            !matches!(
+                key.as_str(),
+                "type" | "id" | "version" | "model" | "system" | "tools" | "mcp_servers"
+            )
+        }) {
+            return Err(field_error(
+                &format!("agent.{key}"),
+                "this platform cannot override it at session creation",
+            ));
         }
+        openma_core::control::apply_session_tools(&mut snapshot, &overrides, "agent")
+            .map_err(crate::handlers::agents::invalid)?;
     }
     Ok(snapshot)
 }

@@ -526,32 +526,110 @@ async fn archive_credential(
     to_value(&credential)
 }
 
-/// `mcp_oauth_validate`: no live probe of the MCP server yet, so the
-/// verdict is `unknown`; the secrets are opened (which proves they are
-/// readable under the configured root secrets, and re-seals them during a
-/// rotation) to report `has_refresh_token`.
+/// How long each request of a validation may take.
+const VALIDATE_MS: u64 = 10_000;
+
+/// `mcp_oauth_validate`: probes the credential's MCP server with its access
+/// token (`initialize`, then `tools/list`). A refused token is refreshed
+/// when the credential can be (the new tokens are stored sealed) and the
+/// probe run again. `valid`: the server accepted a token; `invalid`: it
+/// refused and no refresh helped; `unknown`: the server could not be
+/// reached or did not answer as MCP. Nothing secret is in the answer: the
+/// captured responses are scrubbed of the credential's values.
 async fn validate(env: &Env, caller: &Caller, vault_id: &str, id: &str) -> ApiResult<Value> {
+    use openma_cloudflare::mcp::McpConnection;
+    use openma_cloudflare::mcp::McpFailure;
+
     let stored = credential(env, caller, vault_id, id).await?;
     if stored.credential.archived_at.is_some() {
         return Err(rejected(VaultError::Archived("credential")));
     }
-    if !matches!(stored.credential.auth, CredentialAuth::McpOauth { .. }) {
+    let CredentialAuth::McpOauth { mcp_server_url, .. } = &stored.credential.auth else {
         return Err(ApiError::invalid(format!(
             "auth.type: only mcp_oauth credentials can be validated (this one is {})",
             stored.credential.auth.type_name()
         )));
-    }
+    };
+    // Opening proves the secrets are readable under the configured root
+    // secrets, and re-seals them during a rotation.
     let ring = keyring(env, None)?;
     let secrets = open(env, &ring, &caller.tenant_id, &stored).await?;
+    let has_refresh_token = secrets.refresh_token.is_some();
+    let opened = openma_cloudflare::mcp::mcp_credential(
+        env,
+        &caller.tenant_id,
+        &[vault_id.to_owned()],
+        mcp_server_url,
+    )
+    .await
+    .map_err(ApiError::internal)?
+    .filter(|found| found.credential.id == id)
+    .ok_or_else(|| credential_not_found(id))?;
+
+    let probe = |bearer: Option<String>| async move {
+        let mut connection = McpConnection::open(mcp_server_url, bearer, VALIDATE_MS).await?;
+        connection.list_tools().await.map(drop)
+    };
+    let probe_json = |failure: &McpFailure| {
+        let capture = match failure {
+            McpFailure::Auth { capture, .. } => Some(capture.to_json()),
+            McpFailure::Protocol { capture, .. } => capture.as_ref().map(|c| c.to_json()),
+            McpFailure::Connect { .. } => None,
+        };
+        json!({"method": failure.method(), "http_response": capture})
+    };
+    let (status, mcp_probe, refresh) = match probe(opened.bearer()).await {
+        Ok(()) => ("valid", Value::Null, Value::Null),
+        Err(failure @ McpFailure::Auth { .. }) if !opened.refreshable() => (
+            "invalid",
+            probe_json(&failure),
+            json!({"status": "no_refresh_token", "http_response": null}),
+        ),
+        Err(failure @ McpFailure::Auth { .. }) => {
+            let now = openma_core::wire::Timestamp(openma_cloudflare::now_ms() as i64);
+            match openma_cloudflare::mcp::refresh(env, &caller.tenant_id, &opened, now, VALIDATE_MS)
+                .await
+            {
+                Ok(fresh) => {
+                    let refreshed = json!({"status": "succeeded", "http_response": null});
+                    match probe(fresh.bearer()).await {
+                        Ok(()) => ("valid", Value::Null, refreshed),
+                        Err(again @ McpFailure::Auth { .. }) => {
+                            ("invalid", probe_json(&again), refreshed)
+                        }
+                        Err(again) => ("unknown", probe_json(&again), refreshed),
+                    }
+                }
+                Err(refused) => {
+                    let http_response = match &refused {
+                        openma_cloudflare::mcp::RefreshFailure::Failed(capture) => {
+                            capture.to_json()
+                        }
+                        _ => Value::Null,
+                    };
+                    let verdict = match refused {
+                        openma_cloudflare::mcp::RefreshFailure::ConnectError(_) => "unknown",
+                        _ => "invalid",
+                    };
+                    (
+                        verdict,
+                        probe_json(&failure),
+                        json!({"status": refused.status(), "http_response": http_response}),
+                    )
+                }
+            }
+        }
+        Err(failure) => ("unknown", probe_json(&failure), Value::Null),
+    };
     Ok(json!({
         "type": "vault_credential_validation",
         "credential_id": id,
         "vault_id": vault_id,
-        "status": "unknown",
-        "has_refresh_token": secrets.refresh_token.is_some(),
+        "status": status,
+        "has_refresh_token": has_refresh_token,
         "validated_at": now(),
-        "mcp_probe": null,
-        "refresh": null,
+        "mcp_probe": mcp_probe,
+        "refresh": refresh,
     }))
 }
 
