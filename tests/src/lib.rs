@@ -7,6 +7,7 @@
 
 mod api;
 pub mod mock;
+mod mock_mcp;
 mod mock_openai;
 mod platform;
 pub mod python;
@@ -19,6 +20,8 @@ pub use api::multipart;
 pub use mock::MockModel;
 pub use mock::RecordedRequest;
 pub use mock::Reply;
+pub use mock_mcp::McpToolReply;
+pub use mock_mcp::MockMcp;
 pub use mock_openai::MockOpenAi;
 pub use mock_openai::OpenAiReply;
 pub use platform::Platform;
