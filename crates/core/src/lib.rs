@@ -24,7 +24,9 @@ pub mod egress;
 pub mod harness;
 pub mod llm;
 pub mod mcp;
+pub mod metrics;
 pub mod ports;
+pub mod redact;
 pub mod sandbox;
 pub mod session;
 #[cfg(any(test, feature = "test-support"))]
