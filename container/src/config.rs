@@ -65,6 +65,11 @@ pub struct Config {
     /// with its target in `x-oma-egress-url`. The platform then substitutes
     /// vault secrets, so they never enter this server.
     pub egress_forward: Option<String>,
+    /// Whether each request the proxy refuses is also reported to the
+    /// platform at the forward URL (`--egress-report-denials`,
+    /// `OMA_SANDBOX_EGRESS_REPORT_DENIALS=1`), so the deployment's counters
+    /// include denials made here. The report carries the target only.
+    pub egress_report_denials: bool,
     /// Limits.
     pub limits: Limits,
 }
@@ -123,6 +128,8 @@ impl Config {
         let mut confine = env("OMA_SANDBOX_CONFINE");
         let mut isolate_network =
             env("OMA_SANDBOX_ISOLATE_NETWORK").is_some_and(|v| v == "1" || v == "true");
+        let mut egress_report_denials =
+            env("OMA_SANDBOX_EGRESS_REPORT_DENIALS").is_some_and(|v| v == "1" || v == "true");
         let mut limits = Limits::default();
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -131,6 +138,10 @@ impl Config {
             }
             if flag == "--isolate-network" {
                 isolate_network = true;
+                continue;
+            }
+            if flag == "--egress-report-denials" {
+                egress_report_denials = true;
                 continue;
             }
             let value = args
@@ -191,6 +202,7 @@ impl Config {
                     }
                 })
                 .transpose()?,
+            egress_report_denials,
             limits,
         })
     }
@@ -209,6 +221,7 @@ impl Config {
             shim_exe: None,
             token: token.into(),
             egress_forward: None,
+            egress_report_denials: false,
             limits: Limits::default(),
         }
     }

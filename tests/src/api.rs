@@ -366,7 +366,8 @@ impl EventStream {
     }
 }
 
-fn unique() -> String {
+/// A name no other call in this test process returns.
+pub fn unique() -> String {
     use std::sync::atomic::AtomicU64;
     use std::sync::atomic::Ordering;
     static NEXT: AtomicU64 = AtomicU64::new(0);

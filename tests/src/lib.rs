@@ -17,6 +17,7 @@ pub use api::EventStream;
 pub use api::Frame;
 pub use api::MULTIPART_BOUNDARY;
 pub use api::multipart;
+pub use api::unique;
 pub use mock::MockModel;
 pub use mock::RecordedRequest;
 pub use mock::Reply;

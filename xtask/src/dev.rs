@@ -119,7 +119,10 @@ pub(crate) fn run(options: &Options) -> Result<()> {
             .env(
                 "OMA_SANDBOX_EGRESS_FORWARD",
                 format!("http://127.0.0.1:{}/internal/egress", config.port),
-            ),
+            )
+            // What the server refuses itself is reported there too, so the
+            // deployment's egress counters include it.
+            .env("OMA_SANDBOX_EGRESS_REPORT_DENIALS", "1"),
         &sandbox_log,
         true,
     )?;

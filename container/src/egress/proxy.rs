@@ -98,6 +98,7 @@ async fn handle(
         fields["decision"] = "denied".into();
         fields["policy"] = denial.policy.into();
         logger.info("egress", fields);
+        report_denial(sessions, &session.id, &head, &host, port, &path, logger);
         return refuse(
             &mut conn,
             Refusal::Denied(denial.policy),
@@ -284,6 +285,70 @@ impl Forward {
     fn authority(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
+}
+
+/// Tells the platform, in the background, about a request refused here, so
+/// the deployment's counters include it (when the server is configured to).
+/// The report names the target and nothing of the request itself.
+fn report_denial(
+    sessions: &Sessions,
+    session_id: &str,
+    head: &Head,
+    host: &str,
+    port: u16,
+    path: &str,
+    logger: &Logger,
+) {
+    let config = sessions.config();
+    if !config.egress_report_denials {
+        return;
+    }
+    let Some(forward) = config
+        .egress_forward
+        .as_deref()
+        .and_then(|base| Forward::parse(base, session_id))
+    else {
+        return;
+    };
+    let target = if head.method.eq_ignore_ascii_case("CONNECT") {
+        format!("https://{host}:{port}/")
+    } else if port == 80 {
+        format!("http://{host}{path}")
+    } else {
+        format!("http://{host}:{port}{path}")
+    };
+    let token = config.session_token(session_id).unwrap_or_default();
+    let request = format!(
+        "POST {} HTTP/1.1\r\nhost: {}\r\nx-oma-egress-url: {target}\r\nx-oma-egress-report: denied\r\nx-oma-sandbox-token: {token}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        forward.path,
+        forward.authority()
+    );
+    let logger = logger.clone();
+    let session_id = session_id.to_owned();
+    tokio::spawn(async move {
+        let sent = async {
+            let mut stream = TcpStream::connect((forward.host.as_str(), forward.port)).await?;
+            stream.write_all(request.as_bytes()).await?;
+            let mut answer = Vec::new();
+            stream.take(4096).read_to_end(&mut answer).await?;
+            Ok::<_, std::io::Error>(answer)
+        };
+        let outcome = match tokio::time::timeout(CONNECT_TIMEOUT, sent).await {
+            Ok(Ok(answer)) => String::from_utf8_lossy(&answer)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "timed out".to_owned(),
+        };
+        if !outcome.starts_with("HTTP/1.1 204") {
+            logger.info(
+                "egress_report_failed",
+                json!({"session_id": session_id, "outcome": outcome}),
+            );
+        }
+    });
 }
 
 /// The request to send upstream: `path` in the request line, hop-by-hop

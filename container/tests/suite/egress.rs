@@ -505,3 +505,57 @@ async fn with_a_forward_url_plain_http_goes_to_the_platform_with_its_target() {
     assert!(ok_text(&refused).ends_with("403"), "{refused:?}");
     assert_eq!(platform.requests().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_is_reported_to_the_platform_by_its_target_only() {
+    let platform =
+        upstream_raw(|_| "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_owned()).await;
+    let forward = format!("http://127.0.0.1:{}/internal/egress", platform.port);
+    let sb = sandbox_with(|c| {
+        c.egress_forward = Some(forward.clone());
+        c.egress_report_denials = true;
+    })
+    .await;
+    sb.setup("s1", json!({"egress": limited(&["localhost"])}))
+        .await;
+    let refused = sb
+        .bash(
+            "s1",
+            "curl -sS -w '\\n%{http_code}' -H 'authorization: Bearer oma_ph_0123456789abcdef' -d 'q=1' http://api.example.invalid:8080/x?y=2",
+        )
+        .await;
+    assert!(ok_text(&refused).ends_with("403"), "{refused:?}");
+    // The report goes in the background: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while platform.requests().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no report arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let seen = platform.requests();
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    let request = seen[0].to_ascii_lowercase();
+    assert!(
+        seen[0].starts_with("POST /internal/egress/s1 HTTP/1.1\r\n"),
+        "{}",
+        seen[0]
+    );
+    assert!(
+        request.contains("\r\nx-oma-egress-report: denied\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.contains("\r\nx-oma-egress-url: http://api.example.invalid:8080/x?y=2\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.contains(&format!(
+            "\r\nx-oma-sandbox-token: {}\r\n",
+            session_token("s1")
+        )),
+        "{request}"
+    );
+    // Nothing of the refused request itself travels.
+    assert!(!request.contains("oma_ph_"), "{request}");
+    assert!(!request.contains("q=1"), "{request}");
+    assert!(request.contains("\r\ncontent-length: 0\r\n"), "{request}");
+}

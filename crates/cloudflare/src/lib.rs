@@ -4,6 +4,7 @@
 //! This is the only crate besides the `worker-*` crates that depends on
 //! `worker`; domain logic belongs in `openma-core`, not here.
 
+pub mod diagnostics;
 mod health;
 pub mod ids;
 pub mod internal;

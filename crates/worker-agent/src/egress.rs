@@ -25,6 +25,7 @@ use openma_core::egress::SecretValue;
 use openma_core::egress::normalize_host;
 use openma_core::egress::normalize_mcp_url;
 use openma_core::egress::under_mcp_url;
+use openma_core::metrics;
 use openma_core::sandbox::SessionSetupParams;
 use serde::Deserialize;
 use serde::Serialize;
@@ -42,6 +43,9 @@ use worker::wasm_bindgen::JsValue;
 
 /// The header carrying the target of a request handed over by main.
 pub(crate) const TARGET_HEADER: &str = "x-oma-egress-url";
+
+/// Marks a request that only reports a denial the sandbox server made.
+pub(crate) const REPORT_HEADER: &str = "x-oma-egress-report";
 
 /// What the session sends its `Sandbox` object to set it up: the set-up for
 /// the sandbox server (credential names and rules, no values) and what the
@@ -72,7 +76,7 @@ pub(crate) struct EgressContext {
 }
 
 /// Headers that belong to one hop, or to the platform, never upstream.
-const DROPPED: [&str; 12] = [
+const DROPPED: [&str; 13] = [
     "host",
     "connection",
     "keep-alive",
@@ -85,6 +89,7 @@ const DROPPED: [&str; 12] = [
     "content-length",
     "x-oma-internal",
     TARGET_HEADER,
+    REPORT_HEADER,
 ];
 
 /// Sends one of the sandbox's requests to `target` as the session's policy
@@ -125,7 +130,34 @@ pub(crate) async fn send(
         "host": host,
         "port": port,
     });
-    if let EgressDecision::Denied(denial) = context.policy.decide(&host, port) {
+    let decision = context.policy.decide(&host, port);
+    // The local sandbox server decides CONNECT tunnels (and, first, plain
+    // HTTP) itself and reports what it refused: counted here when the
+    // policy agrees, and never sent anywhere.
+    let report = req.headers().get(REPORT_HEADER)?.as_deref() == Some("denied");
+    let counted = match (&decision, report) {
+        (EgressDecision::Denied(_), _) => "denied",
+        (EgressDecision::Allowed(_), false) => "allowed",
+        (EgressDecision::Allowed(_), true) => {
+            return refuse(
+                400,
+                "bad_report",
+                None,
+                "the policy allows this target; there is no denial to report",
+            );
+        }
+    };
+    openma_cloudflare::store::metrics::spawn_add(
+        env,
+        vec![metrics::increment(
+            metrics::EGRESS_REQUESTS,
+            &[("decision", counted)],
+        )],
+    );
+    if report {
+        return Response::empty().map(|r| r.with_status(204));
+    }
+    if let EgressDecision::Denied(denial) = decision {
         fields["decision"] = "denied".into();
         fields["policy"] = denial.policy.into();
         log(env, &fields);

@@ -33,11 +33,48 @@ pub use session::SessionDO;
 
 const WORKER: &str = "openma-agent";
 
+/// This worker in the operator's diagnostics bundle.
+const DESCRIPTION: openma_cloudflare::diagnostics::WorkerDescription =
+    openma_cloudflare::diagnostics::WorkerDescription {
+        worker: WORKER,
+        bindings: &[
+            "DB",
+            "CONFIG",
+            "FILES",
+            "BLOBS",
+            "SESSION",
+            "SANDBOX",
+            "ANALYTICS",
+        ],
+        settings: &[
+            "OMA_ENVIRONMENT",
+            "LOG_LEVEL",
+            "ANTHROPIC_BASE_URL",
+            "SANDBOX_URL",
+            "MODEL_FIRST_BYTE_TIMEOUT_MS",
+            "MODEL_IDLE_TIMEOUT_MS",
+            "MODEL_MAX_ATTEMPTS",
+            "MODEL_RETRY_BASE_MS",
+            "PLATFORM_MODEL_KEY_FOR_TENANTS",
+            "SESSION_WATCHDOG_MS",
+            "TOOL_CALL_TIMEOUT_MS",
+        ],
+        secrets: &[
+            "ANTHROPIC_API_KEY",
+            "PLATFORM_ROOT_SECRET",
+            "PLATFORM_ROOT_SECRET_PREVIOUS",
+            "SANDBOX_TOKEN",
+        ],
+    };
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
     if req.method() == Method::Get && (path == "/health" || path == "/ready") {
         return health(&env, path == "/ready").await;
+    }
+    if req.method() == Method::Get && path == "/diagnostics" {
+        return openma_cloudflare::json(200, &DESCRIPTION.describe(&env));
     }
     // `/sessions/{id}/...`: the session's own object answers.
     if let Some(rest) = path.strip_prefix("/sessions/") {

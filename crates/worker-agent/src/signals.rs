@@ -6,12 +6,15 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use openma_core::metrics;
+use openma_core::metrics::Sample;
 use openma_core::wire::EventPayload;
 use openma_core::wire::SessionErrorType;
 use openma_core::wire::SessionEvent;
 use serde_json::json;
 use worker::AnalyticsEngineDataPointBuilder;
 use worker::AnalyticsEngineDataset;
+use worker::Env;
 
 /// Emits signals for one session.
 pub(crate) struct Signals {
@@ -22,6 +25,8 @@ pub(crate) struct Signals {
     tools: RefCell<HashMap<String, String>>,
     /// Whether `info` lines are written (`LOG_LEVEL`).
     info: bool,
+    /// Where the deployment-wide counters are added (`None`: not counted).
+    metrics: Option<Env>,
 }
 
 impl std::fmt::Debug for Signals {
@@ -38,6 +43,7 @@ impl Signals {
         tenant_id: String,
         dataset: Option<AnalyticsEngineDataset>,
         info: bool,
+        metrics: Option<Env>,
     ) -> Self {
         Self {
             session_id,
@@ -45,11 +51,21 @@ impl Signals {
             dataset,
             tools: RefCell::new(HashMap::new()),
             info,
+            metrics,
         }
     }
 
     /// Logs and counts what these newly appended events mean.
     pub(crate) fn observe(&self, events: &[SessionEvent]) {
+        // Counted before the results' calls are forgotten below.
+        if let Some(env) = &self.metrics {
+            let samples = samples(events, &self.tools.borrow());
+            openma_cloudflare::store::metrics::spawn_add(env, samples);
+        }
+        self.log_and_point(events);
+    }
+
+    fn log_and_point(&self, events: &[SessionEvent]) {
         for record in events {
             match &record.event.payload {
                 EventPayload::SessionStatusRunning(_) => self.transition("running", None),
@@ -167,4 +183,94 @@ impl Signals {
             }
         }
     }
+}
+
+/// The deployment-wide counters these events add to: turns ended, model
+/// requests, built-in and MCP tool calls, and `session.error`s. `tools`
+/// names the calls whose results are among the events.
+fn samples(events: &[SessionEvent], tools: &HashMap<String, String>) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let error_in_batch = events
+        .iter()
+        .find_map(|record| match &record.event.payload {
+            EventPayload::SessionError(error) => serde_json::to_value(error.error.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned)),
+            _ => None,
+        });
+    let outcome = |is_error: Option<bool>| {
+        if is_error.unwrap_or(false) {
+            "error"
+        } else {
+            "ok"
+        }
+    };
+    for record in events {
+        match &record.event.payload {
+            EventPayload::SessionStatusIdle(idle) => {
+                let reason = serde_json::to_value(&idle.stop_reason)
+                    .ok()
+                    .and_then(|v| v["type"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if reason != "requires_action" {
+                    samples.push(metrics::increment(
+                        metrics::TURNS,
+                        &[("stop_reason", &reason)],
+                    ));
+                }
+            }
+            EventPayload::SessionStatusTerminated(_) => {
+                samples.push(metrics::increment(
+                    metrics::TURNS,
+                    &[("stop_reason", "terminated")],
+                ));
+            }
+            EventPayload::SpanModelRequestEnd(end) => {
+                let failed = end.is_error == Some(true);
+                let error_type = if failed {
+                    error_in_batch.as_deref().unwrap_or("unknown")
+                } else {
+                    ""
+                };
+                samples.push(metrics::increment(
+                    metrics::MODEL_REQUESTS,
+                    &[
+                        ("outcome", outcome(end.is_error)),
+                        ("error_type", error_type),
+                    ],
+                ));
+            }
+            EventPayload::AgentToolResult(result) => {
+                let tool = tools
+                    .get(&result.tool_use_id)
+                    .map_or("unknown", String::as_str);
+                samples.push(metrics::increment(
+                    metrics::TOOL_CALLS,
+                    &[("tool", tool), ("outcome", outcome(result.is_error))],
+                ));
+            }
+            EventPayload::AgentMcpToolResult(result) => {
+                let tool = tools
+                    .get(&result.mcp_tool_use_id)
+                    .map_or("unknown", String::as_str);
+                let server = tool.split_once('/').map_or(tool, |(server, _)| server);
+                samples.push(metrics::increment(
+                    metrics::MCP_CALLS,
+                    &[("server", server), ("outcome", outcome(result.is_error))],
+                ));
+            }
+            EventPayload::SessionError(error) => {
+                let kind = serde_json::to_value(error.error.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                samples.push(metrics::increment(
+                    metrics::SESSION_ERRORS,
+                    &[("type", &kind)],
+                ));
+            }
+            _ => {}
+        }
+    }
+    samples
 }

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use openma_cloudflare::internal::SessionRecord;
 use openma_core::egress::EgressPolicy;
 use openma_core::egress::NetworkingPolicy;
+use openma_core::metrics;
 use openma_core::ports::McpListing;
 use openma_core::ports::ToolCall;
 use openma_core::ports::ToolExecError;
@@ -152,6 +153,10 @@ impl SandboxTools {
             .await
             .map_err(|e| ToolExecError(format!("placing the session's resources failed: {e}")))?;
         self.set_up.set(true);
+        openma_cloudflare::store::metrics::spawn_add(
+            &self.env,
+            vec![metrics::increment(metrics::SANDBOX_STARTS, &[])],
+        );
         Ok(())
     }
 

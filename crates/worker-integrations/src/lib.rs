@@ -13,6 +13,19 @@ use worker::event;
 
 const WORKER: &str = "openma-integrations";
 
+/// This worker in the operator's diagnostics bundle.
+const DESCRIPTION: openma_cloudflare::diagnostics::WorkerDescription =
+    openma_cloudflare::diagnostics::WorkerDescription {
+        worker: WORKER,
+        bindings: &["DB", "CONFIG", "MAIN", "ANALYTICS"],
+        settings: &["OMA_ENVIRONMENT", "LOG_LEVEL"],
+        secrets: &[
+            "LINEAR_WEBHOOK_SECRET",
+            "SLACK_SIGNING_SECRET",
+            "GITHUB_WEBHOOK_SECRET",
+        ],
+    };
+
 /// The providers whose webhooks this worker accepts, and the secret each needs.
 const PROVIDERS: [(&str, &str); 3] = [
     ("linear", "LINEAR_WEBHOOK_SECRET"),
@@ -25,6 +38,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match (req.method(), req.path().as_str()) {
         (Method::Get, "/health") => health(&env).await,
         (Method::Get, "/integrations/status") => status(&env),
+        (Method::Get, "/diagnostics") => openma_cloudflare::json(200, &DESCRIPTION.describe(&env)),
         (_, path) => openma_cloudflare::json(
             404,
             &serde_json::json!({

@@ -11,6 +11,7 @@ mod request;
 mod route;
 mod store;
 
+use openma_core::metrics;
 use serde_json::Value;
 use worker::Context;
 use worker::Env;
@@ -29,7 +30,7 @@ pub use quota::TenantQuota;
 const WORKER: &str = "openma-main";
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if let Some(session_id) = req.path().strip_prefix(egress::PREFIX) {
         let session_id = session_id.to_owned();
         return egress::forward(req, &env, &session_id).await;
@@ -39,10 +40,20 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         // Webhooks pass through untouched: their signatures cover the bytes.
         return env.service("INTEGRATIONS")?.fetch_request(req).await;
     }
+    let started = openma_cloudflare::now_ms();
     let request_id = match openma_cloudflare::ids::mint_id("req_", request::now().0.unsigned_abs())
     {
         Ok(id) => id,
         Err(_) => "req_unavailable".to_owned(),
+    };
+    let served = Served {
+        method: req.method().to_string(),
+        // Unknown paths share one label, so a scanner cannot grow the series.
+        route: match route {
+            Some(_) => metrics::route_label(&req.path()),
+            None => "unmatched".to_owned(),
+        },
+        request_id: request_id.clone(),
     };
     let outcome = match route {
         Some(route) => dispatch(route, req, &env).await,
@@ -51,12 +62,111 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             format!("no route for {} {}", req.method(), req.path()),
         )),
     };
-    let mut resp = match outcome {
-        Ok(resp) => resp,
-        Err(err) => err.into_response(&request_id)?,
+    let (mut resp, failure) = match outcome {
+        Ok(resp) => (resp, None),
+        Err(err) => {
+            let failure = (err.kind, err.message.clone());
+            (err.into_response(&request_id)?, Some(failure))
+        }
     };
     resp.headers_mut().set("request-id", &request_id)?;
+    let seconds = (openma_cloudflare::now_ms() - started).max(0.0) / 1000.0;
+    let status = resp.status_code();
+    ctx.wait_until(async move { served.count(&env, status, seconds, failure).await });
     Ok(resp)
+}
+
+/// One answered request, as the operations counters see it.
+struct Served {
+    method: String,
+    route: String,
+    request_id: String,
+}
+
+impl Served {
+    /// Adds the request to the deployment's counters and to Analytics
+    /// Engine, and keeps an error answer for the diagnostics bundle (not
+    /// 404s and 401s, which anyone can cause at will; they are counted).
+    async fn count(
+        self,
+        env: &Env,
+        status: u16,
+        seconds: f64,
+        failure: Option<(openma_core::wire::ApiErrorType, String)>,
+    ) {
+        let status_text = status.to_string();
+        let mut samples = vec![metrics::increment(
+            metrics::HTTP_REQUESTS,
+            &[
+                ("worker", WORKER),
+                ("route", &self.route),
+                ("method", &self.method),
+                ("status", &status_text),
+            ],
+        )];
+        samples.extend(metrics::observe(
+            metrics::HTTP_DURATION,
+            &[("worker", WORKER), ("route", &self.route)],
+            seconds,
+        ));
+        match status {
+            401 => samples.push(metrics::increment(
+                metrics::AUTH_FAILURES,
+                &[("worker", WORKER)],
+            )),
+            429 => samples.push(metrics::increment(
+                metrics::RATE_LIMITED,
+                &[("route", &self.route)],
+            )),
+            _ => {}
+        }
+        if let Err(e) = openma_cloudflare::store::metrics::add(env, &samples).await {
+            worker::console_warn!(
+                "{}",
+                serde_json::json!({"level": "warn", "event": "metrics_write_failed", "error": e.to_string()})
+            );
+        }
+        if let Ok(dataset) = env.analytics_engine("ANALYTICS") {
+            let point = worker::AnalyticsEngineDataPointBuilder::new()
+                .blobs([
+                    "http_request",
+                    self.route.as_str(),
+                    self.method.as_str(),
+                    status_text.as_str(),
+                    WORKER,
+                ])
+                .add_double(1.0)
+                .add_double(seconds * 1000.0)
+                .build();
+            // Dashboards only: the counters above are the record.
+            let _ = dataset.write_data_point(&point);
+        }
+        let Some((kind, message)) = failure else {
+            return;
+        };
+        if status == 404 || status == 401 {
+            return;
+        }
+        let row = openma_cloudflare::store::metrics::ErrorRow {
+            at: request::now().to_rfc3339(),
+            worker: WORKER.to_owned(),
+            request_id: Some(self.request_id),
+            method: self.method,
+            route: self.route,
+            status: i64::from(status),
+            error_type: serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            message,
+        };
+        if let Err(e) = openma_cloudflare::store::metrics::record_error(env, row).await {
+            worker::console_warn!(
+                "{}",
+                serde_json::json!({"level": "warn", "event": "error_record_failed", "error": e.to_string()})
+            );
+        }
+    }
 }
 
 /// The hourly cron: housekeeping that needs no request.
@@ -175,6 +285,9 @@ async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Respon
         }
         (Route::MemoryStores(route), Some(caller)) => {
             handlers::memory::serve(route, req, env, &caller).await
+        }
+        (Route::Operations(route), Some(caller)) => {
+            handlers::operations::serve(route, env, &caller, &Query::of(&req), &req.path()).await
         }
         (Route::OperatorCredentials(route), Some(caller)) => {
             handlers::vaults::serve_operator(route, req, env, &caller).await

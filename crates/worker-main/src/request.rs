@@ -87,6 +87,17 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Refuses a parameter not in `known`: a route does not ignore what it
+    /// was asked.
+    pub(crate) fn only(&self, known: &[&str]) -> ApiResult<()> {
+        match self.0.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            Some((name, _)) => Err(ApiError::invalid(format!(
+                "{name}: not a query parameter of this route"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// `limit`: an integer in `1..=max`, `default` when absent.
     pub(crate) fn limit(&self, default: usize, max: usize) -> ApiResult<usize> {
         match self.get("limit") {

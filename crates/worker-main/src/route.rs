@@ -66,6 +66,8 @@ pub(crate) enum Route {
     ArchiveEnvironment(String),
     /// `/v1/vaults` and everything under it.
     Vaults(crate::handlers::vaults::VaultRoute),
+    /// `GET /v1/operator/metrics` and `/diagnostics` (operator only).
+    Operations(crate::handlers::operations::OperationsRoute),
     /// `/v1/operator/credentials/...` (operator only): key rotation.
     OperatorCredentials(crate::handlers::vaults::OperatorRoute),
     /// `/v1/files` and everything under it.
@@ -135,6 +137,12 @@ impl Route {
             (_, ["v1", "memory_stores", rest @ ..]) => {
                 return crate::handlers::memory::MemoryRoute::parse(method, rest)
                     .map(Self::MemoryStores);
+            }
+            (Method::Get, ["v1", "operator", "metrics"]) => {
+                Self::Operations(crate::handlers::operations::OperationsRoute::Metrics)
+            }
+            (Method::Get, ["v1", "operator", "diagnostics"]) => {
+                Self::Operations(crate::handlers::operations::OperationsRoute::Diagnostics)
             }
             (_, ["v1", "operator", "credentials", rest @ ..]) => {
                 return crate::handlers::vaults::OperatorRoute::parse(method, rest)

@@ -15,6 +15,7 @@ use openma_e2e::MockMcp;
 use openma_e2e::MockModel;
 use openma_e2e::Platform;
 use openma_e2e::Reply;
+use openma_e2e::unique;
 use serde_json::Value;
 use serde_json::json;
 
@@ -78,7 +79,7 @@ async fn session(api: &Api, agent: Value, networking: Value, vault_ids: &[&str])
             reqwest::Method::POST,
             "/v1/environments",
             Some(json!({
-                "name": format!("mcp-{}", Instant::now().elapsed().as_nanos()),
+                "name": format!("mcp-{}", unique()),
                 "config": {"type": "cloud", "networking": networking},
             })),
         )

@@ -20,6 +20,7 @@ mod mock_openai;
 mod model_providers;
 mod mounts;
 mod openma_dialect;
+mod operations;
 mod quotas;
 mod schemathesis;
 mod sdk_agents_environments;

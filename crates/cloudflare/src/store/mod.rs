@@ -5,6 +5,7 @@
 
 pub mod files;
 pub mod memory;
+pub mod metrics;
 pub mod model_providers;
 
 use serde::de::DeserializeOwned;
@@ -23,6 +24,7 @@ pub fn db(env: &Env) -> worker::Result<D1Database> {
 pub enum Param {
     Text(String),
     Int(i64),
+    Real(f64),
     Null,
 }
 
@@ -62,6 +64,7 @@ pub fn statement(
             Param::Text(s) => JsValue::from_str(s),
             // D1 integers travel as JS numbers: exact up to 2^53.
             Param::Int(n) => JsValue::from_f64(*n as f64),
+            Param::Real(x) => JsValue::from_f64(*x),
             Param::Null => JsValue::NULL,
         })
         .collect();

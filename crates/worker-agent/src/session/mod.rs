@@ -222,6 +222,7 @@ impl Inner {
             record.tenant_id.clone(),
             None,
             false,
+            None,
         ));
         self.event_store(record, signals)
     }
@@ -309,6 +310,7 @@ impl Inner {
             record.tenant_id.clone(),
             self.env.analytics_engine("ANALYTICS").ok(),
             openma_cloudflare::info_logs(&self.env),
+            Some(self.env.clone()),
         ));
         let ports = Ports {
             model: RoutedModelClient::new(

@@ -7,6 +7,7 @@ pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod memory;
 pub(crate) mod model_providers;
+pub(crate) mod operations;
 pub(crate) mod pages;
 pub(crate) mod resources;
 pub(crate) mod sessions;
