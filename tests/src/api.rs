@@ -189,6 +189,83 @@ impl Api {
         Ok((env, agent))
     }
 
+    /// Creates a tenant named `name` (with the operator's key); returns a
+    /// client with the new tenant's key and the tenant as created.
+    pub async fn new_tenant(&self, name: &str) -> Result<(Self, Value)> {
+        let created = self
+            .ok(
+                reqwest::Method::POST,
+                "/v1/tenants",
+                Some(json!({"name": name})),
+            )
+            .await?;
+        let key = created["api_key"]["key"]
+            .as_str()
+            .context("the tenant's key")?;
+        let api = Self {
+            base_url: self.base_url.clone(),
+            key: key.to_owned(),
+            beta: self.beta,
+            client: self.client.clone(),
+        };
+        Ok((api, created))
+    }
+
+    /// Creates a vault holding one credential with `auth`; returns the
+    /// vault's id and the credential.
+    pub async fn vault_with(&self, auth: Value) -> Result<(String, Value)> {
+        let vault = self
+            .ok(
+                reqwest::Method::POST,
+                "/v1/vaults",
+                Some(json!({"display_name": format!("vault-{}", unique())})),
+            )
+            .await?;
+        let id = vault["id"].as_str().context("the vault's id")?.to_owned();
+        let credential = self
+            .ok(
+                reqwest::Method::POST,
+                &format!("/v1/vaults/{id}/credentials"),
+                Some(json!({"auth": auth})),
+            )
+            .await?;
+        Ok((id, credential))
+    }
+
+    /// Creates a cloud environment with `networking`, the agent `agent` and
+    /// a session of both with `vault_ids`; returns the session's id.
+    pub async fn session_in(
+        &self,
+        agent: Value,
+        networking: Value,
+        vault_ids: &[&str],
+    ) -> Result<String> {
+        let env = self
+            .ok(
+                reqwest::Method::POST,
+                "/v1/environments",
+                Some(json!({
+                    "name": format!("env-{}", unique()),
+                    "config": {"type": "cloud", "networking": networking},
+                })),
+            )
+            .await?;
+        let agent = self
+            .ok(reqwest::Method::POST, "/v1/agents", Some(agent))
+            .await?;
+        let session = self
+            .ok(
+                reqwest::Method::POST,
+                "/v1/sessions",
+                Some(json!({"agent": agent["id"], "environment_id": env["id"], "vault_ids": vault_ids})),
+            )
+            .await?;
+        Ok(session["id"]
+            .as_str()
+            .context("the session's id")?
+            .to_owned())
+    }
+
     /// Creates an environment and an agent, then a session with `resources`;
     /// returns the session object.
     pub async fn session_with_resources(&self, agent: Value, resources: Value) -> Result<Value> {

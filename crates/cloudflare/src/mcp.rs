@@ -24,7 +24,6 @@ use openma_core::mcp::McpTool;
 use openma_core::mcp::RpcAnswer;
 use openma_core::mcp::RpcError;
 use openma_core::wire::Timestamp;
-use serde::Deserialize;
 use serde_json::Value;
 use worker::Env;
 use worker::Fetch;
@@ -297,21 +296,14 @@ impl McpConnection {
         let request = worker::Request::new_with_init(&self.url, &init)
             .map_err(|e| connect(format!("building the request: {e}")))?;
         let deadline_ms = self.deadline_ms;
-        let exchange = async {
-            let mut response = Fetch::Request(request).send().await?;
-            let text = response.text().await?;
-            Ok::<_, worker::Error>((response, text))
-        };
-        let (response, text) = within(deadline_ms, exchange)
+        let Answer {
+            status,
+            content_type,
+            session_id,
+            text,
+        } = exchange(request, deadline_ms)
             .await
             .map_err(|e| connect(e.to_string()))?;
-        let status = response.status_code();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
         let capture = || self.capture(status, &content_type, &text);
         if status == 401 || status == 403 {
             return Err(McpFailure::Auth {
@@ -326,12 +318,6 @@ impl McpConnection {
                 capture: Some(capture()),
             });
         }
-        let session_id = response
-            .headers()
-            .get(mcp::SESSION_HEADER)
-            .ok()
-            .flatten()
-            .filter(|id| !id.is_empty());
         let Some(id) = id else {
             return Ok((None, session_id));
         };
@@ -399,6 +385,38 @@ fn rpc_result(method: &str, answer: RpcAnswer) -> Result<Value, McpFailure> {
         message: format!("JSON-RPC error {}: {}", error.code, error.message),
         capture: None,
     })
+}
+
+/// What an HTTP exchange brought back.
+struct Answer {
+    status: u16,
+    content_type: String,
+    /// The MCP session id the server gave, if any.
+    session_id: Option<String>,
+    text: String,
+}
+
+/// Sends `request` and reads the whole answer, within `deadline_ms`.
+async fn exchange(request: worker::Request, deadline_ms: u64) -> worker::Result<Answer> {
+    within(deadline_ms, async {
+        let mut response = Fetch::Request(request).send().await?;
+        let text = response.text().await?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .ok()
+                .flatten()
+                .filter(|value| !value.is_empty())
+        };
+        Ok(Answer {
+            status: response.status_code(),
+            content_type: header("content-type").unwrap_or_default(),
+            session_id: header(mcp::SESSION_HEADER),
+            text,
+        })
+    })
+    .await
 }
 
 /// `work`, or an error once `deadline_ms` have passed without its answer.
@@ -486,14 +504,6 @@ impl McpCredential {
     }
 }
 
-#[derive(Deserialize)]
-struct CredentialRow {
-    id: String,
-    snapshot: String,
-    key_id: Option<String>,
-    ciphertext: Option<String>,
-}
-
 fn keyring(env: &Env) -> Result<Keyring, String> {
     let root =
         crate::setting(env, "PLATFORM_ROOT_SECRET").ok_or("PLATFORM_ROOT_SECRET is not set")?;
@@ -513,21 +523,7 @@ pub async fn mcp_credential(
     let Some(target) = normalize_mcp_url(server_url) else {
         return Ok(None);
     };
-    let mut params = vec![Param::from(tenant_id)];
-    params.extend(vault_ids.iter().map(|id| Param::from(id.as_str())));
-    let placeholders: Vec<String> = (0..vault_ids.len())
-        .map(|i| format!("?{}", i + 2))
-        .collect();
-    let sql = format!(
-        "SELECT id, snapshot, key_id, ciphertext FROM vault_credentials
-         WHERE tenant_id = ?1 AND archived_at IS NULL AND vault_id IN ({})
-         ORDER BY id",
-        placeholders.join(", ")
-    );
-    if vault_ids.is_empty() {
-        return Ok(None);
-    }
-    let rows: Vec<CredentialRow> = crate::store::all(env, &sql, &params)
+    let rows = crate::store::vault_credentials::active(env, tenant_id, vault_ids)
         .await
         .map_err(|e| e.to_string())?;
     for row in rows {
@@ -638,21 +634,14 @@ pub async fn refresh(
         .with_body(Some(grant.body.into()));
     let request = worker::Request::new_with_init(&config.token_endpoint, &init)
         .map_err(|e| connect(e.to_string()))?;
-    let exchange = async {
-        let mut response = Fetch::Request(request).send().await?;
-        let text = response.text().await?;
-        Ok::<_, worker::Error>((response, text))
-    };
-    let (response, text) = within(deadline_ms, exchange)
+    let Answer {
+        status,
+        content_type,
+        text,
+        ..
+    } = exchange(request, deadline_ms)
         .await
         .map_err(|e| connect(e.to_string()))?;
-    let status = response.status_code();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
     let refused = || {
         RefreshFailure::Failed(capture(
             status,

@@ -12,17 +12,7 @@ use openma_core::crypto::Keyring;
 use openma_core::egress::SecretValue;
 use openma_core::egress::normalize_mcp_url;
 use openma_core::sandbox::SecretParams;
-use serde::Deserialize;
 use worker::Env;
-use worker::wasm_bindgen::JsValue;
-
-#[derive(Deserialize)]
-struct Row {
-    id: String,
-    snapshot: String,
-    key_id: Option<String>,
-    ciphertext: Option<String>,
-}
 
 /// A session's credentials as the egress path uses them.
 #[derive(Debug, Default)]
@@ -56,24 +46,8 @@ pub(crate) async fn credentials(
         None
     };
 
-    let placeholders: Vec<String> = (0..vault_ids.len())
-        .map(|i| format!("?{}", i + 2))
-        .collect();
-    let sql = format!(
-        "SELECT id, snapshot, key_id, ciphertext FROM vault_credentials
-         WHERE tenant_id = ?1 AND archived_at IS NULL AND vault_id IN ({})
-         ORDER BY id",
-        placeholders.join(", ")
-    );
-    let mut params = vec![JsValue::from_str(tenant_id)];
-    params.extend(vault_ids.iter().map(|id| JsValue::from_str(id)));
-    let rows: Vec<Row> = env
-        .d1("DB")
-        .and_then(|db| db.prepare(&sql).bind(&params))
-        .map_err(|e| e.to_string())?
-        .all()
+    let rows = openma_cloudflare::store::vault_credentials::active(env, tenant_id, vault_ids)
         .await
-        .and_then(|result| result.results())
         .map_err(|e| e.to_string())?;
 
     for row in rows {

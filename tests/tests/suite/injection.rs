@@ -125,29 +125,9 @@ async fn vault_with_api_token(api: &Api, name: &str) -> (String, Value) {
 }
 
 async fn session_with(api: &Api, networking: Value, vault_id: &str) -> String {
-    let env = api
-        .ok(
-            reqwest::Method::POST,
-            "/v1/environments",
-            Some(json!({"name": format!("injection-{}", rand_suffix()), "config": {"type": "cloud", "networking": networking}})),
-        )
+    api.session_in(agent("injector"), networking, &[vault_id])
         .await
-        .unwrap();
-    let agent = api
-        .ok(reqwest::Method::POST, "/v1/agents", Some(agent("injector")))
-        .await
-        .unwrap();
-    let session = api
-        .ok(
-            reqwest::Method::POST,
-            "/v1/sessions",
-            Some(
-                json!({"agent": agent["id"], "environment_id": env["id"], "vault_ids": [vault_id]}),
-            ),
-        )
-        .await
-        .unwrap();
-    session["id"].as_str().unwrap().to_owned()
+        .unwrap()
 }
 
 /// Runs one turn of `session` and returns its tool result's content.
@@ -176,16 +156,6 @@ fn sha256_hex(data: &[u8]) -> String {
         .next()
         .unwrap()
         .to_owned()
-}
-
-fn rand_suffix() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,7 +15,6 @@ use openma_e2e::MockMcp;
 use openma_e2e::MockModel;
 use openma_e2e::Platform;
 use openma_e2e::Reply;
-use openma_e2e::unique;
 use serde_json::Value;
 use serde_json::json;
 
@@ -50,56 +49,6 @@ fn mcp_agent(servers: &[(&str, &str)], policy: Option<&str>) -> Value {
             .map(|(name, url)| json!({"type": "url", "name": name, "url": url}))
             .collect::<Vec<_>>(),
     })
-}
-
-async fn vault(api: &Api, auth: Value) -> (String, Value) {
-    let vault = api
-        .ok(
-            reqwest::Method::POST,
-            "/v1/vaults",
-            Some(json!({"display_name": "mcp"})),
-        )
-        .await
-        .unwrap();
-    let id = vault["id"].as_str().unwrap().to_owned();
-    let credential = api
-        .ok(
-            reqwest::Method::POST,
-            &format!("/v1/vaults/{id}/credentials"),
-            Some(json!({"auth": auth})),
-        )
-        .await
-        .unwrap();
-    (id, credential)
-}
-
-async fn session(api: &Api, agent: Value, networking: Value, vault_ids: &[&str]) -> String {
-    let env = api
-        .ok(
-            reqwest::Method::POST,
-            "/v1/environments",
-            Some(json!({
-                "name": format!("mcp-{}", unique()),
-                "config": {"type": "cloud", "networking": networking},
-            })),
-        )
-        .await
-        .unwrap();
-    let agent = api
-        .ok(reqwest::Method::POST, "/v1/agents", Some(agent))
-        .await
-        .unwrap();
-    let session = api
-        .ok(
-            reqwest::Method::POST,
-            "/v1/sessions",
-            Some(
-                json!({"agent": agent["id"], "environment_id": env["id"], "vault_ids": vault_ids}),
-            ),
-        )
-        .await
-        .unwrap();
-    session["id"].as_str().unwrap().to_owned()
 }
 
 /// Waits until the session's last event is `session.status_idle`; returns
@@ -203,18 +152,18 @@ async fn an_agent_calls_an_mcp_server_with_a_bearer_token_and_asks_before_callin
         .url()
         .replacen("http://127.0.0.1", "HTTP://127.0.0.1", 1)
         + "/";
-    let (vault_id, _) = vault(
-        &api,
-        json!({"type": "static_bearer", "mcp_server_url": url, "token": TOKEN}),
-    )
-    .await;
-    let id = session(
-        &api,
-        mcp_agent(&[("docs", &mcp.url())], Some("always_allow")),
-        json!({"type": "unrestricted"}),
-        &[&vault_id],
-    )
-    .await;
+    let (vault_id, _) = api
+        .vault_with(json!({"type": "static_bearer", "mcp_server_url": url, "token": TOKEN}))
+        .await
+        .unwrap();
+    let id = api
+        .session_in(
+            mcp_agent(&[("docs", &mcp.url())], Some("always_allow")),
+            json!({"type": "unrestricted"}),
+            &[&vault_id],
+        )
+        .await
+        .unwrap();
 
     api.send_message(&id, "What is the answer?").await.unwrap();
     let events = idle_events(&api, &id).await;
@@ -415,8 +364,7 @@ async fn an_expiring_oauth_token_is_refreshed_and_credentials_are_validated_live
     let expires_at = Timestamp(i64::try_from(now.as_millis()).unwrap())
         .plus_ms(30_000)
         .to_rfc3339();
-    let (vault_id, credential) = vault(
-        &api,
+    let (vault_id, credential) = api.vault_with(
         json!({
             "type": "mcp_oauth",
             "mcp_server_url": mcp.url(),
@@ -431,14 +379,15 @@ async fn an_expiring_oauth_token_is_refreshed_and_credentials_are_validated_live
             },
         }),
     )
-    .await;
-    let id = session(
-        &api,
-        mcp_agent(&[("docs", &mcp.url())], Some("always_allow")),
-        json!({"type": "unrestricted"}),
-        &[&vault_id],
-    )
-    .await;
+    .await.unwrap();
+    let id = api
+        .session_in(
+            mcp_agent(&[("docs", &mcp.url())], Some("always_allow")),
+            json!({"type": "unrestricted"}),
+            &[&vault_id],
+        )
+        .await
+        .unwrap();
     api.send_message(&id, "Look it up").await.unwrap();
     let events = idle_events(&api, &id).await;
     let results = of_type(&events, "agent.mcp_tool_result");
@@ -492,8 +441,7 @@ async fn an_expiring_oauth_token_is_refreshed_and_credentials_are_validated_live
         "second-refresh",
         "second-fresh-token",
     );
-    let (second_vault, second_credential) = vault(
-        &api,
+    let (second_vault, second_credential) = api.vault_with(
         json!({
             "type": "mcp_oauth",
             "mcp_server_url": second.url(),
@@ -506,7 +454,7 @@ async fn an_expiring_oauth_token_is_refreshed_and_credentials_are_validated_live
             },
         }),
     )
-    .await;
+    .await.unwrap();
     let validation = api
         .ok(
             reqwest::Method::POST,
@@ -528,9 +476,8 @@ async fn an_expiring_oauth_token_is_refreshed_and_credentials_are_validated_live
     let third = MockMcp::start().unwrap();
     third.require_bearer("never-issued");
     third.oauth_client("client-3", None, "the-right-refresh", "never-issued");
-    let (third_vault, third_credential) = vault(
-        &api,
-        json!({
+    let (third_vault, third_credential) = api
+        .vault_with(json!({
             "type": "mcp_oauth",
             "mcp_server_url": third.url(),
             "access_token": "third-stale-token",
@@ -540,9 +487,9 @@ async fn an_expiring_oauth_token_is_refreshed_and_credentials_are_validated_live
                 "token_endpoint": third.token_endpoint(),
                 "token_endpoint_auth": {"type": "none"},
             },
-        }),
-    )
-    .await;
+        }))
+        .await
+        .unwrap();
     let validation = api
         .ok(
             reqwest::Method::POST,
@@ -590,18 +537,18 @@ async fn servers_that_are_down_or_refuse_the_token_are_reported_and_the_session_
     model.push(Reply::text("Limited."));
     let platform = start(&model);
     let api = Api::new(&platform);
-    let (vault_id, _) = vault(
-        &api,
+    let (vault_id, _) = api.vault_with(
         json!({"type": "static_bearer", "mcp_server_url": locked.url(), "token": "wrong-token-8d7c"}),
     )
-    .await;
-    let id = session(
-        &api,
-        mcp_agent(&[("down", &down), ("locked", &locked.url())], None),
-        json!({"type": "unrestricted"}),
-        &[&vault_id],
-    )
-    .await;
+    .await.unwrap();
+    let id = api
+        .session_in(
+            mcp_agent(&[("down", &down), ("locked", &locked.url())], None),
+            json!({"type": "unrestricted"}),
+            &[&vault_id],
+        )
+        .await
+        .unwrap();
     for (turn, text) in ["Carrying on without them.", "Still here."]
         .iter()
         .enumerate()
@@ -653,13 +600,14 @@ async fn servers_that_are_down_or_refuse_the_token_are_reported_and_the_session_
     assert!(locked.calls().is_empty());
 
     // A limited environment reaches MCP servers only with allow_mcp_servers.
-    let limited = session(
-        &api,
-        mcp_agent(&[("locked", &locked.url())], None),
-        json!({"type": "limited", "allowed_hosts": [], "allow_mcp_servers": false}),
-        &[&vault_id],
-    )
-    .await;
+    let limited = api
+        .session_in(
+            mcp_agent(&[("locked", &locked.url())], None),
+            json!({"type": "limited", "allowed_hosts": [], "allow_mcp_servers": false}),
+            &[&vault_id],
+        )
+        .await
+        .unwrap();
     let before = locked.requests().len();
     api.send_message(&limited, "hello").await.unwrap();
     let events = idle_events(&api, &limited).await;
@@ -700,13 +648,14 @@ async fn a_crash_during_an_mcp_call_does_not_call_the_server_twice() {
         .start()
         .unwrap();
     let api = Api::new(&first);
-    let id = session(
-        &api,
-        mcp_agent(&[("docs", &mcp.url())], Some("always_allow")),
-        json!({"type": "unrestricted"}),
-        &[],
-    )
-    .await;
+    let id = api
+        .session_in(
+            mcp_agent(&[("docs", &mcp.url())], Some("always_allow")),
+            json!({"type": "unrestricted"}),
+            &[],
+        )
+        .await
+        .unwrap();
     api.send_message(&id, "Call it").await.unwrap();
     let deadline = Instant::now() + WAIT;
     while mcp.calls().is_empty() {

@@ -529,100 +529,37 @@ async fn oauth_refresh_with_client_secret_post_and_none() {
     mock.require_bearer("unused");
     mock.oauth_client("confidential", Some("sekrit"), "rt-c", "at-c");
     mock.oauth_client("public", None, "rt-p", "at-p");
+    let refresh = |token: &'static str, client: &'static str| {
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", client),
+        ]
+    };
 
-    // client_secret_post.
-    let resp = token_request(
-        &mock,
-        None,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "rt-c"),
-            ("client_id", "confidential"),
-            ("client_secret", "wrong"),
-        ],
-    )
-    .await;
-    oauth_error(resp, 401, "invalid_client").await;
-    let resp = token_request(
-        &mock,
-        None,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "rt-c"),
-            ("client_id", "confidential"),
-        ],
-    )
-    .await;
-    oauth_error(resp, 401, "invalid_client").await;
-    let resp = token_request(
-        &mock,
-        None,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "rt-c"),
-            ("client_id", "confidential"),
-            ("client_secret", "sekrit"),
-        ],
-    )
-    .await;
-    granted(resp, "at-c").await;
-    assert!(accepts(&mock, "at-c").await);
-
-    // none: the id alone; a wrong refresh token is an invalid grant.
-    assert!(!accepts(&mock, "at-p").await);
-    let resp = token_request(
-        &mock,
-        None,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "rt-c"),
-            ("client_id", "public"),
-        ],
-    )
-    .await;
-    oauth_error(resp, 400, "invalid_grant").await;
-    let resp = token_request(
-        &mock,
-        None,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "rt-p"),
-            ("client_id", "public"),
-        ],
-    )
-    .await;
-    granted(resp, "at-p").await;
-    assert!(accepts(&mock, "at-p").await);
-
-    // No client at all, an unknown client, another grant type, not a form.
-    let resp = token_request(
-        &mock,
-        None,
-        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
-    )
-    .await;
-    oauth_error(resp, 401, "invalid_client").await;
-    let resp = token_request(
-        &mock,
-        None,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "x"),
-            ("client_id", "stranger"),
-        ],
-    )
-    .await;
-    oauth_error(resp, 401, "invalid_client").await;
-    let resp = token_request(
-        &mock,
-        None,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", "public"),
-        ],
-    )
-    .await;
-    oauth_error(resp, 400, "unsupported_grant_type").await;
+    // Refused: a wrong or missing secret, another client's refresh token,
+    // no client at all, an unknown client, another grant type.
+    let mut wrong_secret = refresh("rt-c", "confidential");
+    wrong_secret.push(("client_secret", "wrong"));
+    let refusals = [
+        (wrong_secret, 401, "invalid_client"),
+        (refresh("rt-c", "confidential"), 401, "invalid_client"),
+        (refresh("rt-c", "public"), 400, "invalid_grant"),
+        (refresh("x", "public")[..2].to_vec(), 401, "invalid_client"),
+        (refresh("x", "stranger"), 401, "invalid_client"),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "public"),
+            ],
+            400,
+            "unsupported_grant_type",
+        ),
+    ];
+    for (form, status, error) in &refusals {
+        oauth_error(token_request(&mock, None, form).await, *status, error).await;
+    }
+    // Not a form at all.
     let resp = reqwest::Client::new()
         .post(mock.token_endpoint())
         .json(&json!({"grant_type": "refresh_token"}))
@@ -631,10 +568,23 @@ async fn oauth_refresh_with_client_secret_post_and_none() {
         .unwrap();
     oauth_error(resp, 400, "invalid_request").await;
 
+    // client_secret_post, then none: the id alone.
+    let mut post = refresh("rt-c", "confidential");
+    post.push(("client_secret", "sekrit"));
+    granted(token_request(&mock, None, &post).await, "at-c").await;
+    assert!(accepts(&mock, "at-c").await);
+    assert!(!accepts(&mock, "at-p").await);
+    granted(
+        token_request(&mock, None, &refresh("rt-p", "public")).await,
+        "at-p",
+    )
+    .await;
+    assert!(accepts(&mock, "at-p").await);
+
     let recorded = mock.token_requests();
     assert_eq!(recorded.len(), 9);
-    assert_eq!(recorded[2].body["client_secret"], "sekrit");
-    assert_eq!(recorded[8].body, Value::Null);
+    assert_eq!(recorded[6].body, Value::Null);
+    assert_eq!(recorded[7].body["client_secret"], "sekrit");
 }
 
 /// A held call is counted at once but answered only after the release.

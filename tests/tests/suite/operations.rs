@@ -10,7 +10,6 @@ use openma_e2e::Api;
 use openma_e2e::MockModel;
 use openma_e2e::Platform;
 use openma_e2e::Reply;
-use openma_e2e::unique;
 use serde_json::Value;
 use serde_json::json;
 
@@ -105,30 +104,6 @@ async fn wait_idle(api: &Api, id: &str, turns: usize) -> Vec<Value> {
     }
 }
 
-async fn session_in(api: &Api, networking: Value) -> String {
-    let env = api
-        .ok(
-            reqwest::Method::POST,
-            "/v1/environments",
-            Some(json!({"name": format!("ops-{}", unique()), "config": {"type": "cloud", "networking": networking}})),
-        )
-        .await
-        .unwrap();
-    let agent = api
-        .ok(reqwest::Method::POST, "/v1/agents", Some(agent("ops")))
-        .await
-        .unwrap();
-    let session = api
-        .ok(
-            reqwest::Method::POST,
-            "/v1/sessions",
-            Some(json!({"agent": agent["id"], "environment_id": env["id"]})),
-        )
-        .await
-        .unwrap();
-    session["id"].as_str().unwrap().to_owned()
-}
-
 const TURNS_ENDED: &str = r#"oma_turns_total{stop_reason="end_turn"}"#;
 const MODEL_OK: &str = r#"oma_model_requests_total{error_type="",outcome="ok"}"#;
 const BASH_OK: &str = r#"oma_tool_calls_total{outcome="ok",tool="bash"}"#;
@@ -148,15 +123,7 @@ async fn metrics_move_by_exactly_what_happened_and_only_the_operator_sees_them()
         .start()
         .unwrap();
     let operator = Api::new(&platform);
-    let tenant = operator
-        .ok(
-            reqwest::Method::POST,
-            "/v1/tenants",
-            Some(json!({"name": "metrics tenant"})),
-        )
-        .await
-        .unwrap();
-    let tenant = Api::with_key(&platform, tenant["api_key"]["key"].as_str().unwrap());
+    let (tenant, _) = operator.new_tenant("metrics tenant").await.unwrap();
 
     // A tenant's key does not know the operator routes exist.
     for path in ["/v1/operator/metrics", "/v1/operator/diagnostics"] {
@@ -168,7 +135,10 @@ async fn metrics_move_by_exactly_what_happened_and_only_the_operator_sees_them()
     // A text turn: one turn, one model request.
     let before = scrape(&platform).await;
     model.push(Reply::text("Hello."));
-    let id = session_in(&operator, json!({"type": "unrestricted"})).await;
+    let id = operator
+        .session_in(agent("ops"), json!({"type": "unrestricted"}), &[])
+        .await
+        .unwrap();
     operator.send_message(&id, "hi").await.unwrap();
     wait_idle(&operator, &id, 1).await;
     let after_text = assert_moved(&platform, &before, &[(TURNS_ENDED, 1.0), (MODEL_OK, 1.0)]).await;
@@ -180,7 +150,10 @@ async fn metrics_move_by_exactly_what_happened_and_only_the_operator_sees_them()
         json!({"command": "echo hi"}),
     ));
     model.push(Reply::text("Done."));
-    let id = session_in(&operator, json!({"type": "unrestricted"})).await;
+    let id = operator
+        .session_in(agent("ops"), json!({"type": "unrestricted"}), &[])
+        .await
+        .unwrap();
     operator.send_message(&id, "run it").await.unwrap();
     wait_idle(&operator, &id, 1).await;
     let after_tool = assert_moved(
@@ -202,11 +175,14 @@ async fn metrics_move_by_exactly_what_happened_and_only_the_operator_sees_them()
         json!({"command": "curl -s -o /dev/null -w 'status=%{http_code}' http://127.0.0.1:9/blocked; true"}),
     ));
     model.push(Reply::text("Blocked."));
-    let id = session_in(
-        &operator,
-        json!({"type": "limited", "allowed_hosts": ["api.example.com"], "allow_mcp_servers": false, "allow_package_managers": false}),
-    )
-    .await;
+    let id = operator
+        .session_in(
+            agent("ops"),
+            json!({"type": "limited", "allowed_hosts": ["api.example.com"], "allow_mcp_servers": false, "allow_package_managers": false}),
+            &[],
+        )
+        .await
+        .unwrap();
     operator.send_message(&id, "try it").await.unwrap();
     let events = wait_idle(&operator, &id, 1).await;
     let result = events
@@ -277,36 +253,13 @@ async fn the_diagnostics_bundle_holds_no_secret_the_deployment_knows() {
         .start()
         .unwrap();
     let operator = Api::new(&platform);
-    let tenant = operator
-        .ok(
-            reqwest::Method::POST,
-            "/v1/tenants",
-            Some(json!({"name": "diagnosed", "metadata": {}})),
-        )
-        .await
-        .unwrap();
+    let (_, tenant) = operator.new_tenant("diagnosed").await.unwrap();
     let tenant_key = tenant["api_key"]["key"].as_str().unwrap().to_owned();
-    let vault = operator
-        .ok(
-            reqwest::Method::POST,
-            "/v1/vaults",
-            Some(json!({"display_name": "secrets"})),
-        )
-        .await
-        .unwrap();
-    let vault_id = vault["id"].as_str().unwrap();
     for auth in [
         json!({"type": "environment_variable", "secret_name": "TOKEN", "secret_value": VAULT_SECRET, "networking": {"type": "unrestricted"}}),
         json!({"type": "static_bearer", "mcp_server_url": "https://mcp.example.com/mcp", "token": BEARER}),
     ] {
-        operator
-            .ok(
-                reqwest::Method::POST,
-                &format!("/v1/vaults/{vault_id}/credentials"),
-                Some(json!({"auth": auth})),
-            )
-            .await
-            .unwrap();
+        operator.vault_with(auth).await.unwrap();
     }
     operator
         .ok(

@@ -18,16 +18,7 @@ use super::sessions::agent;
 
 /// A new tenant's client.
 async fn tenant(platform: &Platform, name: &str) -> Api {
-    let operator = Api::new(platform);
-    let created = operator
-        .ok(
-            reqwest::Method::POST,
-            "/v1/tenants",
-            Some(json!({"name": name})),
-        )
-        .await
-        .unwrap();
-    Api::with_key(platform, created["api_key"]["key"].as_str().unwrap())
+    Api::new(platform).new_tenant(name).await.unwrap().0
 }
 
 fn assert_rate_limited(status: u16, headers: &reqwest::header::HeaderMap, body: &Value) {

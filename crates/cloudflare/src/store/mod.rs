@@ -7,6 +7,7 @@ pub mod files;
 pub mod memory;
 pub mod metrics;
 pub mod model_providers;
+pub mod vault_credentials;
 
 use serde::de::DeserializeOwned;
 use worker::D1Database;

@@ -242,6 +242,20 @@ pub struct TestSession {
 }
 
 impl TestSession {
+    /// The id of the event at `seq`.
+    ///
+    /// # Panics
+    /// If the log has no such event.
+    #[must_use]
+    pub fn event_id(&self, seq: u64) -> String {
+        self.events()
+            .into_iter()
+            .find(|e| e.seq == seq)
+            .unwrap_or_else(|| panic!("no event {seq}"))
+            .event
+            .id
+    }
+
     /// The scripted model.
     #[must_use]
     pub fn model(&self) -> &ScriptedModel {

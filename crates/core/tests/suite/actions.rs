@@ -35,16 +35,6 @@ fn custom_result(id: &str, text: &str) -> UserEventParams {
     })
 }
 
-fn id_of(session: &openma_core::testing::TestSession, seq: u64) -> String {
-    session
-        .events()
-        .into_iter()
-        .find(|e| e.seq == seq)
-        .unwrap_or_else(|| panic!("no event {seq}"))
-        .event
-        .id
-}
-
 #[tokio::test]
 async fn custom_tool_round_trip_goes_idle_then_resumes() {
     let session = test_session()
@@ -60,7 +50,7 @@ async fn custom_tool_round_trip_goes_idle_then_resumes() {
     session.send("weather?").await;
     assert_eq!(session.run().await, StepOutcome::Idle);
     let state_stop = session.harness.state().last_stop.clone();
-    let custom_id = id_of(&session, 4);
+    let custom_id = session.event_id(4);
     assert_eq!(
         state_stop,
         Some(StopReason::RequiresAction {
@@ -122,7 +112,7 @@ async fn always_ask_allow_runs_the_tool_after_confirmation() {
         session.tools().calls().is_empty(),
         "nothing runs before the confirmation"
     );
-    let tool_use = id_of(&session, 4);
+    let tool_use = session.event_id(4);
 
     session
         .send_events(vec![confirm(&tool_use, ConfirmationResult::Allow, None)])
@@ -167,7 +157,7 @@ async fn always_ask_deny_sends_the_deny_message_to_the_agent() {
         .await;
     session.send("clean up").await;
     session.run().await;
-    let tool_use = id_of(&session, 4);
+    let tool_use = session.event_id(4);
     session
         .send_events(vec![confirm(
             &tool_use,
@@ -209,7 +199,7 @@ async fn partial_resolution_re_emits_idle_with_the_remaining_ids() {
         .await;
     session.send("go").await;
     session.run().await;
-    let (bash, lookup) = (id_of(&session, 4), id_of(&session, 5));
+    let (bash, lookup) = (session.event_id(4), session.event_id(5));
 
     session
         .send_events(vec![confirm(&bash, ConfirmationResult::Allow, None)])
@@ -298,7 +288,7 @@ async fn self_hosted_sandbox_tools_are_answered_by_the_client() {
         .await;
     session.send("go").await;
     assert_eq!(session.run().await, StepOutcome::Idle);
-    let (bash, write) = (id_of(&session, 4), id_of(&session, 5));
+    let (bash, write) = (session.event_id(4), session.event_id(5));
     let early = session
         .harness
         .submit(vec![tool_result(&write, "too early")])

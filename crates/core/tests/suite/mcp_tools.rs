@@ -7,7 +7,6 @@ use openma_core::mcp::McpTool;
 use openma_core::mcp::model_tool_name;
 use openma_core::ports::McpListing;
 use openma_core::ports::ToolOutput;
-use openma_core::testing::TestSession;
 use openma_core::testing::test_session;
 use openma_core::testing::text_reply;
 use openma_core::testing::tool_reply;
@@ -32,16 +31,6 @@ fn listing() -> McpListing {
         )],
         errors: Vec::new(),
     }
-}
-
-fn id_of(session: &TestSession, seq: u64) -> String {
-    session
-        .events()
-        .into_iter()
-        .find(|e| e.seq == seq)
-        .unwrap_or_else(|| panic!("no event {seq}"))
-        .event
-        .id
 }
 
 #[tokio::test]
@@ -99,7 +88,7 @@ async fn mcp_tools_ask_by_default_and_a_denial_reaches_the_model() {
     session.tools().set_mcp_listing(listing());
     session.send("search").await;
     assert_eq!(session.run().await, StepOutcome::Idle);
-    let tool_use = id_of(&session, 4);
+    let tool_use = session.event_id(4);
     let json = serde_json::to_value(&session.events()[3].event).unwrap();
     assert_eq!(json["type"], "agent.mcp_tool_use");
     assert_eq!(json["evaluated_permission"], "ask");
