@@ -120,11 +120,8 @@ impl Served {
             )),
             _ => {}
         }
-        if let Err(e) = openma_cloudflare::store::metrics::add(env, &samples).await {
-            worker::console_warn!(
-                "{}",
-                serde_json::json!({"level": "warn", "event": "metrics_write_failed", "error": e.to_string()})
-            );
+        if let Some(flush) = openma_cloudflare::store::metrics::queue(env, samples) {
+            flush.await;
         }
         if let Ok(dataset) = env.analytics_engine("ANALYTICS") {
             let point = worker::AnalyticsEngineDataPointBuilder::new()

@@ -1,7 +1,11 @@
 //! The deployment-wide metrics (D1 `metrics`, one row per series) and the
 //! latest error answers (D1 `recent_errors`), shared by every worker.
 
+use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
 
 use openma_core::metrics::Sample;
 use serde::Deserialize;
@@ -43,21 +47,58 @@ pub async fn add(env: &Env, samples: &[Sample]) -> worker::Result<()> {
     Ok(())
 }
 
-/// Adds `samples` in the background of the current invocation (a Durable
-/// Object's, which outlives the request); a failed write is logged.
-pub fn spawn_add(env: &Env, samples: Vec<Sample>) {
+/// How long samples wait in an isolate to be written together.
+const FLUSH_MS: u64 = 250;
+
+/// The most writes one flush makes before it hands over to the next.
+const FLUSH_ROUNDS: usize = 8;
+
+thread_local! {
+    /// Samples of this isolate not yet written.
+    static PENDING: RefCell<Vec<Sample>> = const { RefCell::new(Vec::new()) };
+    /// Whether a flush is under way (it takes what is queued meanwhile).
+    static FLUSHING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Queues `samples` to be added with the others of this isolate, at most
+/// one write every [`FLUSH_MS`]. When this call opens a window, it returns
+/// the flush, which the caller keeps alive (`waitUntil`, or the Durable
+/// Object's background); otherwise a flush under way takes them.
+#[must_use]
+pub fn queue(env: &Env, samples: Vec<Sample>) -> Option<impl Future<Output = ()> + 'static> {
     if samples.is_empty() {
-        return;
+        return None;
+    }
+    PENDING.with_borrow_mut(|pending| pending.extend(samples));
+    if FLUSHING.replace(true) {
+        return None;
     }
     let env = env.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        if let Err(e) = add(&env, &samples).await {
-            worker::console_warn!(
-                "{}",
-                serde_json::json!({"level": "warn", "event": "metrics_write_failed", "error": e.to_string()})
-            );
+    Some(async move {
+        // Bounded, so that the invocation keeping it alive ends: what
+        // arrives after the last round opens the next window.
+        for _ in 0..FLUSH_ROUNDS {
+            worker::Delay::from(Duration::from_millis(FLUSH_MS)).await;
+            let batch = PENDING.with_borrow_mut(std::mem::take);
+            if batch.is_empty() {
+                break;
+            }
+            if let Err(e) = add(&env, &batch).await {
+                worker::console_warn!(
+                    "{}",
+                    serde_json::json!({"level": "warn", "event": "metrics_write_failed", "error": e.to_string()})
+                );
+            }
         }
-    });
+        FLUSHING.set(false);
+    })
+}
+
+/// [`queue`] from a Durable Object, whose background outlives the request.
+pub fn spawn_add(env: &Env, samples: Vec<Sample>) {
+    if let Some(flush) = queue(env, samples) {
+        wasm_bindgen_futures::spawn_local(flush);
+    }
 }
 
 #[derive(Deserialize)]
