@@ -93,6 +93,9 @@ struct Script {
     page_size: Option<usize>,
     /// Whether the next SSE answer first announces a changed tool list.
     announce_list_changed: bool,
+    /// Whether SSE answers stay open after their message (until the client
+    /// goes away), as a server that streams more may do.
+    keep_open: bool,
 }
 
 impl Script {
@@ -261,6 +264,12 @@ impl MockMcp {
         self.shared.lock().sse = on;
     }
 
+    /// From now on SSE answers stay open after their message until the
+    /// client goes away (the client must not wait for the stream's end).
+    pub fn keep_sse_streams_open(&self, on: bool) {
+        self.shared.lock().keep_open = on;
+    }
+
     /// `tools/list` returns at most `n` tools per page, with an opaque
     /// `nextCursor` until the last page (0: no pagination, the default).
     pub fn page_size(&self, n: usize) {
@@ -341,6 +350,8 @@ enum Step {
         sse: bool,
         /// Send a `notifications/tools/list_changed` event first (SSE only).
         announce: bool,
+        /// Keep the SSE stream open after the message.
+        keep_open: bool,
         /// Wait for held calls to be released first.
         hold: bool,
     },
@@ -348,18 +359,20 @@ enum Step {
 
 /// `POST /mcp`: one JSON-RPC message.
 async fn mcp_post(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: String) -> Response {
-    let (message, session, sse, announce, hold) = match decide(&shared, &headers, &body) {
+    let (message, session, sse, announce, keep_open, hold) = match decide(&shared, &headers, &body)
+    {
         Step::Done(resp) => return resp,
         Step::Answer {
             message,
             session,
             sse,
             announce,
+            keep_open,
             hold,
-        } => (message, session, sse, announce, hold),
+        } => (message, session, sse, announce, keep_open, hold),
     };
     let mut resp = if sse {
-        sse_answer(&shared, message, announce, hold)
+        sse_answer(&shared, message, announce, keep_open, hold)
     } else {
         if hold {
             let mut released = shared.held.subscribe();
@@ -376,8 +389,15 @@ async fn mcp_post(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: S
 }
 
 /// An SSE response that sends the announcement (if any) at once, then
-/// `message` once held calls are released (if `hold`).
-fn sse_answer(shared: &Shared, message: Value, announce: bool, hold: bool) -> Response {
+/// `message` once held calls are released (if `hold`), and then ends, or
+/// stays open until the client goes (if `keep_open`).
+fn sse_answer(
+    shared: &Shared,
+    message: Value,
+    announce: bool,
+    keep_open: bool,
+    hold: bool,
+) -> Response {
     let mut released = shared.held.subscribe();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(4);
     tokio::spawn(async move {
@@ -394,7 +414,9 @@ fn sse_answer(shared: &Shared, message: Value, announce: bool, hold: bool) -> Re
                 _ = released.wait_for(|held| !*held) => {}
             }
         }
-        let _ = tx.send(Ok(sse_event(&message))).await;
+        if tx.send(Ok(sse_event(&message))).await.is_ok() && keep_open {
+            tx.closed().await;
+        }
     });
     Response::builder()
         .status(200)
@@ -546,6 +568,7 @@ fn answer(script: &mut Script, message: Value, session: Option<String>, hold: bo
         session,
         sse,
         announce,
+        keep_open: script.keep_open,
         hold,
     }
 }

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use futures_util::future::Either;
 use futures_util::future::select;
 use openma_core::control::vaults::Credential;
@@ -301,7 +302,7 @@ impl McpConnection {
             content_type,
             session_id,
             text,
-        } = exchange(request, deadline_ms)
+        } = exchange(request, deadline_ms, id)
             .await
             .map_err(|e| connect(e.to_string()))?;
         let capture = || self.capture(status, &content_type, &text);
@@ -396,11 +397,16 @@ struct Answer {
     text: String,
 }
 
-/// Sends `request` and reads the whole answer, within `deadline_ms`.
-async fn exchange(request: worker::Request, deadline_ms: u64) -> worker::Result<Answer> {
+/// Sends `request` and reads its answer, within `deadline_ms`. An SSE body
+/// is read only until it holds the answer to request `answer_id`: a server
+/// may keep the stream open after it.
+async fn exchange(
+    request: worker::Request,
+    deadline_ms: u64,
+    answer_id: Option<u64>,
+) -> worker::Result<Answer> {
     within(deadline_ms, async {
         let mut response = Fetch::Request(request).send().await?;
-        let text = response.text().await?;
         let header = |name: &str| {
             response
                 .headers()
@@ -409,10 +415,31 @@ async fn exchange(request: worker::Request, deadline_ms: u64) -> worker::Result<
                 .flatten()
                 .filter(|value| !value.is_empty())
         };
+        let status = response.status_code();
+        let content_type = header("content-type").unwrap_or_default();
+        let session_id = header(mcp::SESSION_HEADER);
+        let streamed = content_type
+            .to_ascii_lowercase()
+            .starts_with("text/event-stream");
+        let text = match answer_id {
+            Some(id) if streamed && (200..300).contains(&status) => {
+                let mut body = response.stream()?;
+                let mut bytes = Vec::new();
+                while let Some(chunk) = body.next().await {
+                    bytes.extend(chunk?);
+                    let text = String::from_utf8_lossy(&bytes);
+                    if mcp::read_answer(&content_type, &text, id).is_ok() {
+                        break;
+                    }
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            _ => response.text().await?,
+        };
         Ok(Answer {
-            status: response.status_code(),
-            content_type: header("content-type").unwrap_or_default(),
-            session_id: header(mcp::SESSION_HEADER),
+            status,
+            content_type,
+            session_id,
             text,
         })
     })
@@ -639,7 +666,7 @@ pub async fn refresh(
         content_type,
         text,
         ..
-    } = exchange(request, deadline_ms)
+    } = exchange(request, deadline_ms, None)
         .await
         .map_err(|e| connect(e.to_string()))?;
     let refused = || {

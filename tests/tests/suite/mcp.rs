@@ -137,6 +137,9 @@ async fn an_agent_calls_an_mcp_server_with_a_bearer_token_and_asks_before_callin
     );
     mcp.require_bearer(TOKEN);
     mcp.answer_with_sse(true);
+    // Its streams stay open after each answer: the client stops reading
+    // once it has the answer.
+    mcp.keep_sse_streams_open(true);
     mcp.page_size(1);
     let model = MockModel::start().unwrap();
     model.push(Reply::tool_use(
