@@ -30,6 +30,23 @@ pub(crate) struct Caller {
     pub(crate) api_key_id: Option<String>,
 }
 
+impl Caller {
+    /// The tenant whose records the caller reads when it asks for `asked`:
+    /// its own; for the operator's key, any tenant it names, or every
+    /// tenant (`None`) when it names none.
+    pub(crate) fn tenant_scope(&self, asked: Option<String>) -> ApiResult<Option<String>> {
+        match asked {
+            Some(tenant) if self.operator || tenant == self.tenant_id => Ok(Some(tenant)),
+            Some(_) => Err(ApiError::new(
+                ApiErrorType::PermissionError,
+                "tenant_id: only the operator's key (API_KEY) can read another tenant's records",
+            )),
+            None if self.operator => Ok(None),
+            None => Ok(Some(self.tenant_id.clone())),
+        }
+    }
+}
+
 /// The key a request presents: `x-api-key`, or `Authorization: Bearer`.
 fn presented_key(req: &Request) -> Option<String> {
     let headers = req.headers();

@@ -72,6 +72,8 @@ pub(crate) enum Route {
     Files(crate::handlers::files::FileRoute),
     /// `/v1/memory_stores` and everything under it.
     MemoryStores(crate::handlers::memory::MemoryRoute),
+    /// `GET /v1/usage`: the tenant's usage report.
+    Usage,
 }
 
 impl Route {
@@ -90,6 +92,7 @@ impl Route {
             (Method::Post, ["v1", "api_keys"]) => Self::CreateApiKey,
             (Method::Get, ["v1", "api_keys"]) => Self::ListApiKeys,
             (Method::Delete, ["v1", "api_keys", id]) => Self::DeleteApiKey((*id).to_owned()),
+            (Method::Get, ["v1", "usage"]) => Self::Usage,
             (Method::Post, ["v1", "model_providers"]) => Self::CreateModelProvider,
             (Method::Get, ["v1", "model_providers"]) => Self::ListModelProviders,
             (Method::Get, ["v1", "model_providers", id]) => {
@@ -178,6 +181,8 @@ mod tests {
             Route::parse(&Method::Post, "/integrations/slack/events"),
             Some(Route::Integrations)
         );
+        assert_eq!(Route::parse(&Method::Get, "/v1/usage"), Some(Route::Usage));
+        assert_eq!(Route::parse(&Method::Post, "/v1/usage"), None);
         assert_eq!(Route::parse(&Method::Put, "/v1/api_keys"), None);
         assert_eq!(Route::parse(&Method::Get, "/v1/nope"), None);
     }

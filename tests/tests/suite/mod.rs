@@ -28,4 +28,5 @@ mod sdk_vaults_files_memory;
 mod sessions;
 mod sessions_api;
 mod turns;
+mod usage;
 mod vaults;

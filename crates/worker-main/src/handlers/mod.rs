@@ -11,4 +11,5 @@ pub(crate) mod pages;
 pub(crate) mod resources;
 pub(crate) mod sessions;
 pub(crate) mod tenants;
+pub(crate) mod usage;
 pub(crate) mod vaults;

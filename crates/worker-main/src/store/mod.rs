@@ -6,6 +6,7 @@ pub(crate) mod api_keys;
 pub(crate) mod environments;
 pub(crate) mod sessions;
 pub(crate) mod tenants;
+pub(crate) mod usage;
 pub(crate) mod vaults;
 
 pub(crate) use openma_cloudflare::store::Param;
