@@ -74,6 +74,8 @@ pub(crate) enum Route {
     MemoryStores(crate::handlers::memory::MemoryRoute),
     /// `GET /v1/usage`: the tenant's usage report.
     Usage,
+    /// `GET /v1/audit_events`: the audit trail, newest first.
+    ListAuditEvents,
 }
 
 impl Route {
@@ -93,6 +95,7 @@ impl Route {
             (Method::Get, ["v1", "api_keys"]) => Self::ListApiKeys,
             (Method::Delete, ["v1", "api_keys", id]) => Self::DeleteApiKey((*id).to_owned()),
             (Method::Get, ["v1", "usage"]) => Self::Usage,
+            (Method::Get, ["v1", "audit_events"]) => Self::ListAuditEvents,
             (Method::Post, ["v1", "model_providers"]) => Self::CreateModelProvider,
             (Method::Get, ["v1", "model_providers"]) => Self::ListModelProviders,
             (Method::Get, ["v1", "model_providers", id]) => {
@@ -148,6 +151,12 @@ impl Route {
         Some(route)
     }
 
+    /// Whether a request to the route made with the operator's key is an
+    /// operator call, which the audit trail records whatever its outcome.
+    pub(crate) fn operator_call(&self) -> bool {
+        matches!(self, Self::CreateTenant | Self::OperatorCredentials(_))
+    }
+
     /// Whether the route needs an API key.
     pub(crate) fn authenticated(&self) -> bool {
         !matches!(
@@ -182,7 +191,13 @@ mod tests {
             Some(Route::Integrations)
         );
         assert_eq!(Route::parse(&Method::Get, "/v1/usage"), Some(Route::Usage));
+        assert_eq!(
+            Route::parse(&Method::Get, "/v1/audit_events/"),
+            Some(Route::ListAuditEvents)
+        );
         assert_eq!(Route::parse(&Method::Post, "/v1/usage"), None);
+        assert!(Route::CreateTenant.operator_call());
+        assert!(!Route::ListAuditEvents.operator_call());
         assert_eq!(Route::parse(&Method::Put, "/v1/api_keys"), None);
         assert_eq!(Route::parse(&Method::Get, "/v1/nope"), None);
     }
