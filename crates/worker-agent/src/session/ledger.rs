@@ -79,6 +79,7 @@ impl Inner {
     /// a moment first, as the index's does, so a step costs D1 one batch at
     /// most.
     pub(crate) fn sync_ledger(self: &Rc<Self>, at_rest: bool) {
+        self.ledger_wanted.set(true);
         if self.ledger_writing.replace(true) {
             return;
         }
@@ -88,8 +89,13 @@ impl Inner {
                 worker::Delay::from(std::time::Duration::from_millis(super::driver::SETTLE_MS))
                     .await;
             }
-            if let Err(e) = inner.catch_up_ledger().await {
-                log_failure(&inner, &e.to_string());
+            // Until no append asked for a write meanwhile: one may land
+            // after a pass has read the log's end.
+            while inner.ledger_wanted.replace(false) {
+                if let Err(e) = inner.catch_up_ledger().await {
+                    log_failure(&inner, &e.to_string());
+                    break;
+                }
             }
             inner.ledger_writing.set(false);
             inner.disarm_if_settled().await;

@@ -84,6 +84,9 @@ pub(crate) struct Inner {
     ledger_cursor: Cell<Option<EventSeq>>,
     /// A ledger write is in flight.
     ledger_writing: Cell<bool>,
+    /// Something was appended that the ledger write in flight may not have
+    /// read.
+    ledger_wanted: Cell<bool>,
     /// The session record, read once per activation.
     record_cache: RefCell<Option<SessionRecord>>,
     /// When the armed alarm fires (ms), as far as this activation knows.
@@ -129,6 +132,7 @@ impl worker::DurableObject for SessionDO {
                 index_written: RefCell::new(None),
                 ledger_cursor: Cell::new(None),
                 ledger_writing: Cell::new(false),
+                ledger_wanted: Cell::new(false),
                 record_cache: RefCell::new(None),
                 armed_at: Cell::new(None),
                 head: HeadCache::default(),
