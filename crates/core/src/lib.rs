@@ -9,6 +9,7 @@
 //! - [`control`]: agent create/update rules (validation, versioning, metadata).
 //! - [`crypto`]: secrets at rest (AES-256-GCM, HKDF-derived keys, rotation).
 //! - [`session`]: session state as a fold over the event log.
+//! - [`ledger`]: what each event adds to its tenant's usage, and the usage report's query.
 //! - [`harness`]: the turn loop, one [`Harness::step`] at a time.
 //! - [`tools`]: the built-in toolset, custom tools and permission policies.
 //! - [`llm`]: provider-neutral model types and the Anthropic codec.
@@ -22,6 +23,7 @@ pub mod control;
 pub mod crypto;
 pub mod egress;
 pub mod harness;
+pub mod ledger;
 pub mod llm;
 pub mod mcp;
 pub mod metrics;

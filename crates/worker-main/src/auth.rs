@@ -26,8 +26,27 @@ pub(crate) struct Caller {
     /// Whether this is the operator's bootstrap key.
     pub(crate) operator: bool,
     /// The `apikey_` id of a tenant key (`None` for the operator's key),
-    /// recorded as the author of memory versions.
+    /// recorded as the author of memory versions and of audit events.
     pub(crate) api_key_id: Option<String>,
+    /// The request's `request-id`, which its audit events carry.
+    pub(crate) request_id: String,
+}
+
+impl Caller {
+    /// The tenant whose records the caller reads when it asks for `asked`:
+    /// its own; for the operator's key, any tenant it names, or every
+    /// tenant (`None`) when it names none.
+    pub(crate) fn tenant_scope(&self, asked: Option<String>) -> ApiResult<Option<String>> {
+        match asked {
+            Some(tenant) if self.operator || tenant == self.tenant_id => Ok(Some(tenant)),
+            Some(_) => Err(ApiError::new(
+                ApiErrorType::PermissionError,
+                "tenant_id: only the operator's key (API_KEY) can read another tenant's records",
+            )),
+            None if self.operator => Ok(None),
+            None => Ok(Some(self.tenant_id.clone())),
+        }
+    }
 }
 
 /// The key a request presents: `x-api-key`, or `Authorization: Bearer`.
@@ -45,8 +64,8 @@ fn presented_key(req: &Request) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
-/// Authenticates the request.
-pub(crate) async fn authenticate(req: &Request, env: &Env) -> ApiResult<Caller> {
+/// Authenticates the request, whose id is `request_id`.
+pub(crate) async fn authenticate(req: &Request, env: &Env, request_id: &str) -> ApiResult<Caller> {
     let Some(key) = presented_key(req) else {
         return Err(ApiError::new(
             ApiErrorType::AuthenticationError,
@@ -62,6 +81,7 @@ pub(crate) async fn authenticate(req: &Request, env: &Env) -> ApiResult<Caller> 
             tenant_id: DEFAULT_TENANT.to_owned(),
             operator: true,
             api_key_id: None,
+            request_id: request_id.to_owned(),
         });
     }
     let now = crate::request::now();
@@ -80,6 +100,7 @@ pub(crate) async fn authenticate(req: &Request, env: &Env) -> ApiResult<Caller> 
                 tenant_id: found.tenant_id,
                 operator: false,
                 api_key_id: Some(found.id),
+                request_id: request_id.to_owned(),
             })
         }
         None => Err(ApiError::new(

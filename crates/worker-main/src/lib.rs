@@ -2,6 +2,7 @@
 //! the control plane, and forwards session traffic to the agent worker and
 //! webhooks to the integrations worker over service bindings.
 
+mod audit;
 mod auth;
 mod egress;
 mod error;
@@ -56,7 +57,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         request_id: request_id.clone(),
     };
     let outcome = match route {
-        Some(route) => dispatch(route, req, &env).await,
+        Some(route) => dispatch(route, req, &env, &request_id).await,
         None => Err(ApiError::new(
             openma_core::wire::ApiErrorType::NotFoundError,
             format!("no route for {} {}", req.method(), req.path()),
@@ -178,14 +179,42 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     // On failure `ApiError::internal` has logged the cause.
 }
 
-async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Response> {
-    let caller = if route.authenticated() {
-        let caller = auth::authenticate(&req, env).await?;
-        quota::admit(env, &caller).await?;
-        Some(caller)
-    } else {
-        None
+/// Authenticates the request where the route needs it, serves it, and
+/// records an operator call in the audit trail.
+async fn dispatch(route: Route, req: Request, env: &Env, request_id: &str) -> ApiResult<Response> {
+    if !route.authenticated() {
+        return serve(route, req, env, None).await;
+    }
+    let caller = auth::authenticate(&req, env, request_id).await?;
+    quota::admit(env, &caller).await?;
+    if !(caller.operator && route.operator_call()) {
+        return serve(route, req, env, Some(caller)).await;
+    }
+    let method = req.method().to_string();
+    let path = req.path();
+    let outcome = serve(route, req, env, Some(caller.clone())).await;
+    let status = match &outcome {
+        Ok(resp) => resp.status_code(),
+        Err(err) => err.kind.status(),
     };
+    audit::record(
+        env,
+        &caller,
+        audit::Action::OperatorCall,
+        None,
+        &caller.tenant_id,
+        serde_json::json!({"method": method, "path": path, "status": status}),
+    )
+    .await;
+    outcome
+}
+
+async fn serve(
+    route: Route,
+    mut req: Request,
+    env: &Env,
+    caller: Option<auth::Caller>,
+) -> ApiResult<Response> {
     let json = |value: Value| openma_cloudflare::json(200, &value).map_err(ApiError::from);
     match (route, caller) {
         (Route::Health, _) => Ok(handlers::health::deep(env).await?),
@@ -288,6 +317,12 @@ async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Respon
         }
         (Route::OperatorCredentials(route), Some(caller)) => {
             handlers::vaults::serve_operator(route, req, env, &caller).await
+        }
+        (Route::Usage, Some(caller)) => {
+            json(handlers::usage::report(env, &caller, &Query::of(&req)).await?)
+        }
+        (Route::ListAuditEvents, Some(caller)) => {
+            json(handlers::audit_events::list(env, &caller, &Query::of(&req)).await?)
         }
         (_, None) => Err(ApiError::internal(
             "an authenticated route without a caller",

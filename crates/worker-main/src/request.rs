@@ -70,6 +70,11 @@ impl Query {
         Self(openma_cloudflare::query_pairs(&req.inner().url()))
     }
 
+    /// Every decoded `(key, value)` pair, in order.
+    pub(crate) fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// The last value of `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0

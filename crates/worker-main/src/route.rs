@@ -74,6 +74,10 @@ pub(crate) enum Route {
     Files(crate::handlers::files::FileRoute),
     /// `/v1/memory_stores` and everything under it.
     MemoryStores(crate::handlers::memory::MemoryRoute),
+    /// `GET /v1/usage`: the tenant's usage report.
+    Usage,
+    /// `GET /v1/audit_events`: the audit trail, newest first.
+    ListAuditEvents,
 }
 
 impl Route {
@@ -92,6 +96,8 @@ impl Route {
             (Method::Post, ["v1", "api_keys"]) => Self::CreateApiKey,
             (Method::Get, ["v1", "api_keys"]) => Self::ListApiKeys,
             (Method::Delete, ["v1", "api_keys", id]) => Self::DeleteApiKey((*id).to_owned()),
+            (Method::Get, ["v1", "usage"]) => Self::Usage,
+            (Method::Get, ["v1", "audit_events"]) => Self::ListAuditEvents,
             (Method::Post, ["v1", "model_providers"]) => Self::CreateModelProvider,
             (Method::Get, ["v1", "model_providers"]) => Self::ListModelProviders,
             (Method::Get, ["v1", "model_providers", id]) => {
@@ -153,6 +159,12 @@ impl Route {
         Some(route)
     }
 
+    /// Whether a request to the route made with the operator's key is an
+    /// operator call, which the audit trail records whatever its outcome.
+    pub(crate) fn operator_call(&self) -> bool {
+        matches!(self, Self::CreateTenant | Self::OperatorCredentials(_))
+    }
+
     /// Whether the route needs an API key.
     pub(crate) fn authenticated(&self) -> bool {
         !matches!(
@@ -186,6 +198,14 @@ mod tests {
             Route::parse(&Method::Post, "/integrations/slack/events"),
             Some(Route::Integrations)
         );
+        assert_eq!(Route::parse(&Method::Get, "/v1/usage"), Some(Route::Usage));
+        assert_eq!(
+            Route::parse(&Method::Get, "/v1/audit_events/"),
+            Some(Route::ListAuditEvents)
+        );
+        assert_eq!(Route::parse(&Method::Post, "/v1/usage"), None);
+        assert!(Route::CreateTenant.operator_call());
+        assert!(!Route::ListAuditEvents.operator_call());
         assert_eq!(Route::parse(&Method::Put, "/v1/api_keys"), None);
         assert_eq!(Route::parse(&Method::Get, "/v1/nope"), None);
     }

@@ -1,4 +1,5 @@
 mod agents;
+mod audit;
 mod auth;
 mod boundary;
 mod cold_reads;
@@ -29,4 +30,5 @@ mod sdk_vaults_files_memory;
 mod sessions;
 mod sessions_api;
 mod turns;
+mod usage;
 mod vaults;

@@ -23,8 +23,9 @@ use super::Inner;
 /// resumes it (the `SESSION_WATCHDOG_MS` variable overrides it).
 const WATCHDOG_MS: u64 = 30_000;
 
-/// How long a status must hold before the sessions index is told.
-const INDEX_DEBOUNCE_MS: u64 = 250;
+/// How long a turn's changes settle before the sessions index or the usage
+/// ledger is written.
+pub(super) const SETTLE_MS: u64 = 250;
 
 /// How long to wait before retrying after an infrastructure failure.
 const RETRY_MS: u64 = 2_000;
@@ -67,6 +68,7 @@ impl Inner {
             self.dirty.set(false);
             let outcome = harness.step_with(&*self.hub).await;
             self.sync_index(&harness.state().summary);
+            self.sync_ledger(harness.state().summary.at_rest());
             match outcome {
                 Ok(StepOutcome::Continue) => {}
                 Ok(StepOutcome::WaitUntil(at)) => {
@@ -76,9 +78,9 @@ impl Inner {
                     }
                 }
                 // At rest: nothing is left for a watchdog to resume once the
-                // index holds the summary. Until then the alarm stays, so
-                // that an activation ending before the write resumes it; the
-                // write removes the alarm.
+                // index holds the summary and the ledger the log. Until then
+                // the alarm stays, so that an activation ending before the
+                // writes resumes them; the last write removes the alarm.
                 Ok(StepOutcome::Idle | StepOutcome::Terminated) => {
                     // The agent's tools changed while this loop ran: the
                     // next turn steps a harness opened with them.
@@ -94,15 +96,13 @@ impl Inner {
                         };
                     }
                     if !self.dirty.get() {
-                        let indexed = || {
-                            self.index_written.borrow().as_ref() == Some(&harness.state().summary)
-                        };
-                        if !indexed() {
+                        let settled = || self.settled(&harness.state().summary);
+                        if !settled() {
                             self.ensure_watchdog().await;
                         }
-                        // The write may have landed meanwhile, seeing the
+                        // The writes may have landed meanwhile, seeing the
                         // driver still running.
-                        if indexed() {
+                        if settled() {
                             self.disarm().await;
                         }
                         return;
@@ -137,14 +137,12 @@ impl Inner {
             // index holds the latest summary; a change made meanwhile is
             // picked up by the next round.
             if settle {
-                worker::Delay::from(std::time::Duration::from_millis(INDEX_DEBOUNCE_MS)).await;
+                worker::Delay::from(std::time::Duration::from_millis(SETTLE_MS)).await;
             }
-            let mut current = None;
             loop {
                 let latest = inner.indexed_summary.borrow().clone();
                 let Some(latest) = latest else { break };
                 if inner.index_written.borrow().as_ref() == Some(&latest) {
-                    current = Some(latest);
                     break;
                 }
                 if let Err(e) = inner.write_index_summary(&latest).await {
@@ -154,10 +152,34 @@ impl Inner {
                 *inner.index_written.borrow_mut() = Some(latest);
             }
             inner.index_writing.set(false);
-            if current.is_some_and(|summary| summary.at_rest()) && !inner.driving.get() {
-                inner.disarm().await;
-            }
+            inner.disarm_if_settled().await;
         });
+    }
+
+    /// Whether a session at rest owes nothing more: the index holds
+    /// `summary` and the usage ledger holds the log up to its last seq.
+    /// Only then may its watchdog alarm go.
+    fn settled(&self, summary: &SessionSummary) -> bool {
+        summary.at_rest()
+            && self.index_written.borrow().as_ref() == Some(summary)
+            && self
+                .ledger_cursor
+                .get()
+                .is_some_and(|seq| seq >= summary.last_seq)
+    }
+
+    /// After a background write: removes the alarm of a session at rest
+    /// that owes nothing more, unless a driver loop runs (it decides).
+    pub(super) async fn disarm_if_settled(&self) {
+        let settled = {
+            let written = self.index_written.borrow();
+            written
+                .as_ref()
+                .is_some_and(|summary| self.settled(summary))
+        };
+        if settled && !self.driving.get() {
+            self.disarm().await;
+        }
     }
 
     async fn write_index_summary(&self, summary: &SessionSummary) -> worker::Result<()> {

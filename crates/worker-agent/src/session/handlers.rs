@@ -317,9 +317,17 @@ pub(crate) async fn archive(inner: &Inner, mut record: SessionRecord) -> Result<
 }
 
 /// `DELETE /session`: ends every stream with `session.deleted`, tears the
-/// sandbox down, and removes the log.
+/// sandbox down, and removes the log. What the session spent stays in its
+/// tenant's usage ledger: the ledger catches up with the log first, and the
+/// deletion is refused (to be retried) while it cannot.
 pub(crate) async fn delete(inner: &Inner, record: &SessionRecord) -> Result<Response> {
     let harness = inner.harness().await.ok();
+    if let Err(e) = inner.catch_up_ledger().await {
+        return internal(format!(
+            "recording the usage of session {} before deleting it: {e}",
+            record.id
+        ));
+    }
     let head = harness.as_ref().map_or(0, |h| h.state().summary.last_seq);
     let seq = head + 1;
     inner.hub.publish(&[SessionEvent {

@@ -6,6 +6,7 @@ mod command;
 mod driver;
 mod handlers;
 mod hub;
+mod ledger;
 mod schema;
 mod sse;
 mod store;
@@ -13,6 +14,7 @@ mod store;
 use std::cell::Cell;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::rc::Weak;
 
 use openma_cloudflare::internal::SessionRecord;
 use openma_cloudflare::internal::TENANT_HEADER;
@@ -21,6 +23,7 @@ use openma_core::HarnessConfig;
 use openma_core::Ports;
 use openma_core::SessionSummary;
 use openma_core::wire::ApiErrorType;
+use openma_core::wire::EventSeq;
 use serde_json::json;
 use worker::Env;
 use worker::Request;
@@ -54,6 +57,8 @@ pub struct SessionDO {
 
 /// The object's state, shared with the driver that outlives a request.
 pub(crate) struct Inner {
+    /// This object, for what outlives a borrow of it (the ledger's writes).
+    me: Weak<Self>,
     state: State,
     env: Env,
     hub: Rc<Hub>,
@@ -75,6 +80,13 @@ pub(crate) struct Inner {
     index_writing: Cell<bool>,
     /// The summary the sessions index holds, as far as this activation knows.
     index_written: RefCell<Option<SessionSummary>>,
+    /// The seq up to which the usage ledger holds the log, once read.
+    ledger_cursor: Cell<Option<EventSeq>>,
+    /// A ledger write is in flight.
+    ledger_writing: Cell<bool>,
+    /// Something was appended that the ledger write in flight may not have
+    /// read.
+    ledger_wanted: Cell<bool>,
     /// The session record, read once per activation.
     record_cache: RefCell<Option<SessionRecord>>,
     /// When the armed alarm fires (ms), as far as this activation knows.
@@ -104,7 +116,8 @@ impl worker::DurableObject for SessionDO {
             Err(e) => (false, Some(e.to_string())),
         };
         Self {
-            inner: Rc::new(Inner {
+            inner: Rc::new_cyclic(|me| Inner {
+                me: me.clone(),
                 state,
                 env,
                 hub: Rc::new(Hub::default()),
@@ -117,6 +130,9 @@ impl worker::DurableObject for SessionDO {
                 indexed_summary: RefCell::new(None),
                 index_writing: Cell::new(false),
                 index_written: RefCell::new(None),
+                ledger_cursor: Cell::new(None),
+                ledger_writing: Cell::new(false),
+                ledger_wanted: Cell::new(false),
                 record_cache: RefCell::new(None),
                 armed_at: Cell::new(None),
                 head: HeadCache::default(),
@@ -211,6 +227,7 @@ impl Inner {
             signals,
             head: self.head.clone(),
             summary: self.summary.clone(),
+            ledger: self.me.clone(),
         })
     }
 
@@ -224,7 +241,9 @@ impl Inner {
             false,
             None,
         ));
-        self.event_store(record, signals)
+        let mut store = self.event_store(record, signals)?;
+        store.ledger = Weak::new();
+        Ok(store)
     }
 
     /// The session record, if the session exists.
@@ -430,6 +449,7 @@ impl Inner {
         self.schema_ready.set(false);
         self.record_cache.borrow_mut().take();
         self.armed_at.set(None);
+        self.ledger_cursor.set(None);
         self.head.forget();
         self.summary.forget();
         self.harness.borrow_mut().take();

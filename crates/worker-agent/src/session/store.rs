@@ -1,7 +1,8 @@
 //! Core's `EventStore` over the SessionDO's SQLite storage. Appends check the
 //! expected head and write in one synchronous block (atomic in a Durable
 //! Object); bodies too large for a row are spilled to R2 first. Every append
-//! is then published to the session's live subscribers and ops signals.
+//! is then published to the session's live subscribers and ops signals, and
+//! one that adds to the usage ledger starts the ledger's write.
 //!
 //! The object is the log's only writer, so the head is kept in memory
 //! ([`HeadCache`]) once read: the harness checks it after every streamed
@@ -10,6 +11,7 @@
 use std::cell::Cell;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::rc::Weak;
 
 use openma_core::SessionSummary;
 use openma_core::ports::AppendParams;
@@ -27,6 +29,7 @@ use worker::Bucket;
 use worker::SqlStorage;
 use worker::SqlStorageValue;
 
+use super::Inner;
 use super::hub::Hub;
 use crate::signals::Signals;
 
@@ -43,6 +46,9 @@ pub(crate) struct DoEventStore {
     pub(crate) signals: Rc<Signals>,
     pub(crate) head: HeadCache,
     pub(crate) summary: SummaryCache,
+    /// The session object, told when an append adds to the usage ledger
+    /// (dangling for a store that only reads).
+    pub(crate) ledger: Weak<Inner>,
 }
 
 /// The log's last seq as this object knows it, shared by every store of the
@@ -297,6 +303,41 @@ impl DoEventStore {
         Ok(query.page_of(selected))
     }
 
+    /// When the built-in tool call `tool_use_id` started running, for a
+    /// result at `result_seq`: the latest of its `agent.tool_use` and a
+    /// `user.tool_confirmation` answering it, as processed. `None` when the
+    /// call is not in the log.
+    pub(crate) fn tool_started(
+        &self,
+        tool_use_id: &str,
+        result_seq: EventSeq,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        #[derive(Deserialize)]
+        struct Started {
+            started: Option<i64>,
+        }
+        let result_seq = i64::try_from(result_seq).map_err(unavailable)?;
+        // A confirmation's body is read only where it is in the row (a
+        // spilled row holds a key, not JSON).
+        let rows: Vec<Started> = self
+            .sql
+            .exec(
+                "SELECT MAX(processed_at) AS started FROM events
+                 WHERE seq >= (SELECT seq FROM events WHERE id = ?) AND seq < ?
+                   AND (id = ? OR CASE WHEN type = 'user.tool_confirmation' AND spilled = 0
+                                       THEN json_extract(body, '$.tool_use_id') END = ?)",
+                vec![
+                    tool_use_id.into(),
+                    result_seq.into(),
+                    tool_use_id.into(),
+                    tool_use_id.into(),
+                ],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(unavailable)?;
+        Ok(rows.first().and_then(|r| r.started).map(Timestamp))
+    }
+
     /// Whether the log shows work in hand, read without folding it: an
     /// input not yet processed, or a turn whose latest status is running or
     /// rescheduled.
@@ -385,6 +426,14 @@ impl EventStore for DoEventStore {
         *self.summary.0.borrow_mut() = Some(summary);
         self.signals.observe(&params.events);
         self.hub.publish(&params.events);
+        if params
+            .events
+            .iter()
+            .any(|record| openma_core::ledger::contributes(&record.event.payload))
+            && let Some(inner) = self.ledger.upgrade()
+        {
+            inner.sync_ledger(false);
+        }
         Ok(())
     }
 

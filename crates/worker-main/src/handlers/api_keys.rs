@@ -6,6 +6,8 @@ use serde_json::Value;
 use serde_json::json;
 use worker::Env;
 
+use crate::audit;
+use crate::audit::Action;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::error::ApiResult;
@@ -29,10 +31,11 @@ fn object(row: &ApiKeyRow) -> Value {
     })
 }
 
-/// Mints, stores (as a digest) and returns a new key for `tenant_id`; the
-/// returned object is the only place the key ever appears.
+/// Mints, stores (as a digest) and returns a new key for `tenant_id`, made
+/// by `caller`; the returned object is the only place the key ever appears.
 pub(crate) async fn issue(
     env: &Env,
+    caller: &Caller,
     tenant_id: &str,
     name: Option<String>,
     expires_at: Option<String>,
@@ -58,6 +61,15 @@ pub(crate) async fn issue(
         expires_at,
     };
     store::api_keys::insert(env, &row, &sha256_hex(key.as_bytes())).await?;
+    audit::record(
+        env,
+        caller,
+        Action::ApiKeyCreated,
+        Some(&row.id),
+        tenant_id,
+        json!({"name": row.name, "expires_at": row.expires_at}),
+    )
+    .await;
     let mut value = object(&row);
     value["key"] = Value::String(key);
     Ok(value)
@@ -89,7 +101,7 @@ pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResul
         }
         Some(_) => return Err(ApiError::invalid("expires_at: expected a string")),
     };
-    issue(env, &caller.tenant_id, name, expires_at).await
+    issue(env, caller, &caller.tenant_id, name, expires_at).await
 }
 
 pub(crate) async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult<Value> {
@@ -104,6 +116,15 @@ pub(crate) async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult
 
 pub(crate) async fn delete(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {
     if store::api_keys::revoke(env, &caller.tenant_id, id, &now().to_rfc3339()).await? {
+        audit::record(
+            env,
+            caller,
+            Action::ApiKeyRevoked,
+            Some(id),
+            &caller.tenant_id,
+            json!({}),
+        )
+        .await;
         Ok(json!({"id": id, "type": "api_key_deleted"}))
     } else {
         Err(ApiError::not_found("api key", id))

@@ -2,6 +2,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod api_keys;
+pub(crate) mod audit_events;
 pub(crate) mod environments;
 pub(crate) mod files;
 pub(crate) mod health;
@@ -12,4 +13,5 @@ pub(crate) mod pages;
 pub(crate) mod resources;
 pub(crate) mod sessions;
 pub(crate) mod tenants;
+pub(crate) mod usage;
 pub(crate) mod vaults;

@@ -22,6 +22,7 @@ use worker::Method;
 use worker::Request;
 use worker::RequestInit;
 
+use crate::audit::Action;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::error::ApiResult;
@@ -124,6 +125,11 @@ fn object_body(body: &Value) -> ApiResult<&Map<String, Value>> {
         .ok_or_else(|| ApiError::invalid("the body must be a JSON object"))
 }
 
+/// Records an action on one of the caller's tenant's providers.
+async fn record(env: &Env, caller: &Caller, action: Action, id: &str, details: Value) {
+    crate::audit::record(env, caller, action, Some(id), &caller.tenant_id, details).await;
+}
+
 /// Seals `api_key` for provider `row` (its tenant and id), setting the
 /// ciphertext, key id and hint.
 fn seal_key(env: &Env, row: &mut ProviderRow, api_key: &str) -> ApiResult<()> {
@@ -202,6 +208,8 @@ pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResul
     };
     seal_key(env, &mut row, &api_key)?;
     store::save(env, &row).await?;
+    let details = json!({"type": row.provider_type});
+    record(env, caller, Action::ModelProviderCreated, &row.id, details).await;
     Ok(row.object())
 }
 
@@ -254,6 +262,7 @@ pub(crate) async fn update(env: &Env, caller: &Caller, id: &str, body: &Value) -
     if let Some(value) = body.get("default") {
         row.is_default = default_of(value)?;
     }
+    let key_rotated = body.contains_key("api_key");
     if let Some(key) = body.get("api_key") {
         let key = api_key_of(key)?;
         seal_key(env, &mut row, &key)?;
@@ -263,12 +272,15 @@ pub(crate) async fn update(env: &Env, caller: &Caller, id: &str, body: &Value) -
     }
     row.updated_at = now().to_rfc3339();
     store::save(env, &row).await?;
+    let details = json!({"key_rotated": key_rotated});
+    record(env, caller, Action::ModelProviderUpdated, &row.id, details).await;
     Ok(row.object())
 }
 
 /// `DELETE /v1/model_providers/{id}`.
 pub(crate) async fn delete(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {
     if store::delete(env, &caller.tenant_id, id).await? {
+        record(env, caller, Action::ModelProviderDeleted, id, json!({})).await;
         Ok(json!({"id": id, "type": "model_provider_deleted"}))
     } else {
         Err(ApiError::not_found("model provider", id))

@@ -5,6 +5,8 @@ use serde_json::Value;
 use serde_json::json;
 use worker::Env;
 
+use crate::audit;
+use crate::audit::Action;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::error::ApiResult;
@@ -36,7 +38,16 @@ pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResul
         created_at: now.to_rfc3339(),
     };
     store::tenants::insert(env, &tenant).await?;
-    let key = api_keys::issue(env, &tenant.id, None, None).await?;
+    audit::record(
+        env,
+        caller,
+        Action::TenantCreated,
+        Some(&tenant.id),
+        &tenant.id,
+        json!({}),
+    )
+    .await;
+    let key = api_keys::issue(env, caller, &tenant.id, None, None).await?;
     Ok(json!({
         "type": "tenant",
         "id": tenant.id,

@@ -28,6 +28,8 @@ use worker::Method;
 use worker::Request;
 use worker::Response;
 
+use crate::audit;
+use crate::audit::Action;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::error::ApiResult;
@@ -152,7 +154,7 @@ pub(crate) async fn serve_operator(
     }
     let value = match route {
         OperatorRoute::Keys => keys(env).await?,
-        OperatorRoute::Reencrypt => reencrypt(env, &body(&mut req).await?).await?,
+        OperatorRoute::Reencrypt => reencrypt(env, caller, &body(&mut req).await?).await?,
     };
     Ok(openma_cloudflare::json(200, &value)?)
 }
@@ -163,6 +165,19 @@ async fn body(req: &mut Request) -> ApiResult<Value> {
 
 fn to_value<T: serde::Serialize>(value: &T) -> ApiResult<Value> {
     serde_json::to_value(value).map_err(ApiError::internal)
+}
+
+/// Records an action on one of the caller's tenant's vaults or credentials.
+async fn record(env: &Env, caller: &Caller, action: Action, object_id: &str, details: Value) {
+    audit::record(
+        env,
+        caller,
+        action,
+        Some(object_id),
+        &caller.tenant_id,
+        details,
+    )
+    .await;
 }
 
 fn rejected(err: VaultError) -> ApiError {
@@ -288,6 +303,7 @@ async fn update(env: &Env, caller: &Caller, id: &str, body: &Value) -> ApiResult
 
 async fn delete(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {
     if store::vaults::delete_vault(env, &caller.tenant_id, id).await? {
+        record(env, caller, Action::VaultDeleted, id, json!({})).await;
         Ok(json!({"id": id, "type": "vault_deleted"}))
     } else {
         Err(vault_not_found(id))
@@ -304,6 +320,7 @@ async fn archive(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {
         if !store::vaults::replace_vault(env, &caller.tenant_id, &vault).await? {
             return Err(vault_not_found(id));
         }
+        record(env, caller, Action::VaultArchived, id, json!({})).await;
     }
     to_value(&vault)
 }
@@ -382,6 +399,14 @@ async fn create_credential(
     )
     .await
     .map_err(|e| write_error(e, &credential.auth))?;
+    record(
+        env,
+        caller,
+        Action::VaultCredentialCreated,
+        &credential.id,
+        json!({"vault_id": vault_id, "auth_type": credential.auth.type_name()}),
+    )
+    .await;
     to_value(&credential)
 }
 
@@ -486,6 +511,14 @@ async fn update_credential(
     if !stored_ok {
         return Err(credential_not_found(id));
     }
+    record(
+        env,
+        caller,
+        Action::VaultCredentialUpdated,
+        id,
+        json!({"vault_id": vault_id, "secrets_rotated": sealed.is_some()}),
+    )
+    .await;
     to_value(credential)
 }
 
@@ -497,6 +530,8 @@ async fn delete_credential(
 ) -> ApiResult<Value> {
     current(env, caller, vault_id).await?;
     if store::vaults::delete_credential(env, &caller.tenant_id, vault_id, id).await? {
+        let details = json!({"vault_id": vault_id});
+        record(env, caller, Action::VaultCredentialDeleted, id, details).await;
         Ok(json!({"id": id, "type": "vault_credential_deleted"}))
     } else {
         Err(credential_not_found(id))
@@ -522,6 +557,8 @@ async fn archive_credential(
         if !stored_ok {
             return Err(credential_not_found(id));
         }
+        let details = json!({"vault_id": vault_id});
+        record(env, caller, Action::VaultCredentialArchived, id, details).await;
     }
     to_value(&credential)
 }
@@ -656,7 +693,7 @@ async fn keys(env: &Env) -> ApiResult<Value> {
 /// Re-seals every credential not under the current key, with the previous
 /// key from `PLATFORM_ROOT_SECRET_PREVIOUS` or from the body's
 /// `previous_root_secret` (for an operator who cannot set the variable).
-async fn reencrypt(env: &Env, body: &Value) -> ApiResult<Value> {
+async fn reencrypt(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Value> {
     let previous = match body.get("previous_root_secret") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.as_str()),
@@ -694,14 +731,29 @@ async fn reencrypt(env: &Env, body: &Value) -> ApiResult<Value> {
             break;
         }
     }
-    Ok(json!({
+    let report = json!({
         "type": "credential_reencryption",
         "current_key_id": ring.current_key_id(),
         "previous_key_id": ring.previous_key_id(),
         "reencrypted": reencrypted,
         "undecryptable": undecryptable,
         "remaining": remaining,
-    }))
+    });
+    audit::record(
+        env,
+        caller,
+        Action::CredentialsReencrypted,
+        Some(ring.current_key_id()),
+        &caller.tenant_id,
+        json!({
+            "previous_key_id": ring.previous_key_id(),
+            "reencrypted": reencrypted,
+            "undecryptable": undecryptable,
+            "remaining": remaining,
+        }),
+    )
+    .await;
+    Ok(report)
 }
 
 #[cfg(test)]

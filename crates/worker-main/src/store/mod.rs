@@ -3,9 +3,11 @@
 
 pub(crate) mod agents;
 pub(crate) mod api_keys;
+pub(crate) mod audit_events;
 pub(crate) mod environments;
 pub(crate) mod sessions;
 pub(crate) mod tenants;
+pub(crate) mod usage;
 pub(crate) mod vaults;
 
 pub(crate) use openma_cloudflare::store::Param;
