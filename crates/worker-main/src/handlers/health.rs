@@ -14,7 +14,7 @@ use crate::WORKER;
 
 /// The D1 migrations of this release, in order: `/ready` requires each to
 /// be applied (a unit test keeps the list equal to `migrations/`).
-pub(crate) const MIGRATIONS: [&str; 11] = [
+pub(crate) const MIGRATIONS: [&str; 12] = [
     "0001_tenants.sql",
     "0002_default_tenant_and_key_hints.sql",
     "0003_agents.sql",
@@ -26,6 +26,7 @@ pub(crate) const MIGRATIONS: [&str; 11] = [
     "0009_session_index_summary.sql",
     "0010_api_key_use_and_expiry.sql",
     "0011_model_providers.sql",
+    "0014_session_archive.sql",
 ];
 
 /// How long a healthy `/health` answer is served again before the backends
