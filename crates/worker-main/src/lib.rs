@@ -179,6 +179,9 @@ async fn dispatch(route: Route, mut req: Request, env: &Env) -> ApiResult<Respon
         (Route::OperatorCredentials(route), Some(caller)) => {
             handlers::vaults::serve_operator(route, req, env, &caller).await
         }
+        (Route::OperatorArchive(route), Some(caller)) => {
+            handlers::archive::serve(route, req, env, &caller).await
+        }
         (_, None) => Err(ApiError::internal(
             "an authenticated route without a caller",
         )),
