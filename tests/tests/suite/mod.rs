@@ -1,4 +1,5 @@
 mod agents;
+mod archival;
 mod auth;
 mod boundary;
 mod cold_reads;
