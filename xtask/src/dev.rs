@@ -258,6 +258,7 @@ impl Config {
             "MODEL_RETRY_BASE_MS",
             "MODEL_MAX_ATTEMPTS",
             "SESSION_WATCHDOG_MS",
+            "SESSION_ARCHIVE_AFTER_DAYS",
             "MODEL_FIRST_BYTE_TIMEOUT_MS",
             "MODEL_IDLE_TIMEOUT_MS",
             "TOOL_CALL_TIMEOUT_MS",

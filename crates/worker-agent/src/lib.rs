@@ -3,7 +3,8 @@
 //! session's container (or, in local development, reaches the local sandbox
 //! server). The main worker reaches each session's object directly, through
 //! a Durable Object binding to this worker's `SessionDO` class; this worker's
-//! own fetch handler serves only its health check.
+//! own fetch handler serves its health check and the retention pass
+//! ([`retention`]), which its cron also runs.
 
 mod clock;
 mod egress;
@@ -12,6 +13,7 @@ mod mcp;
 mod model;
 mod mounts;
 mod providers;
+mod retention;
 mod sandbox;
 mod secrets;
 mod session;
@@ -76,6 +78,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if req.method() == Method::Get && path == "/diagnostics" {
         return openma_cloudflare::json(200, &DESCRIPTION.describe(&env));
     }
+    // Reached only through main's service binding: this worker has no
+    // public route.
+    if req.method() == Method::Post && path == "/internal/archive" {
+        return retention::serve(&env, req).await;
+    }
     // `/sessions/{id}/...`: the session's own object answers.
     if let Some(rest) = path.strip_prefix("/sessions/") {
         let id = rest.split('/').next().unwrap_or_default();
@@ -94,6 +101,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             "error": {"type": "not_found_error", "message": format!("no route for {path}")},
         }),
     )
+}
+
+/// The cron (`triggers.crons` in `wrangler-agent.jsonc`): one retention
+/// pass. Its report is logged (`archive_run`); a failed sweep leaves the
+/// session's log where it was, for the next pass.
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    if let Err(e) = retention::run(&env, retention::DEFAULT_BATCH, "cron").await {
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"level": "error", "event": "archive_run_failed", "error": e.to_string()})
+        );
+    }
 }
 
 /// `GET /health`: every backend of this worker. `GET /ready` also needs

@@ -324,6 +324,9 @@ async fn serve(
         (Route::ListAuditEvents, Some(caller)) => {
             json(handlers::audit_events::list(env, &caller, &Query::of(&req)).await?)
         }
+        (Route::OperatorArchive(route), Some(caller)) => {
+            handlers::archive::serve(route, req, env, &caller).await
+        }
         (_, None) => Err(ApiError::internal(
             "an authenticated route without a caller",
         )),

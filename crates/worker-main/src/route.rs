@@ -70,6 +70,9 @@ pub(crate) enum Route {
     Operations(crate::handlers::operations::OperationsRoute),
     /// `/v1/operator/credentials/...` (operator only): key rotation.
     OperatorCredentials(crate::handlers::vaults::OperatorRoute),
+    /// `/v1/operator/archive` and `/v1/operator/sessions/{id}/storage`
+    /// (operator only): archival.
+    OperatorArchive(crate::handlers::archive::ArchiveRoute),
     /// `/v1/files` and everything under it.
     Files(crate::handlers::files::FileRoute),
     /// `/v1/memory_stores` and everything under it.
@@ -153,6 +156,10 @@ impl Route {
             (_, ["v1", "operator", "credentials", rest @ ..]) => {
                 return crate::handlers::vaults::OperatorRoute::parse(method, rest)
                     .map(Self::OperatorCredentials);
+            }
+            (_, ["v1", "operator", rest @ ..]) => {
+                return crate::handlers::archive::ArchiveRoute::parse(method, rest)
+                    .map(Self::OperatorArchive);
             }
             _ => return None,
         };

@@ -1,4 +1,5 @@
 mod agents;
+mod archival;
 mod audit;
 mod auth;
 mod boundary;

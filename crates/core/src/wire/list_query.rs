@@ -112,7 +112,15 @@ impl EventListQuery {
     /// (no `processed_at`) match no time filter.
     #[must_use]
     pub fn matches(&self, event: &Event) -> bool {
-        if !self.types.is_empty() && !self.types.iter().any(|t| t == event.type_name()) {
+        self.admits(event.type_name(), event.processed_at)
+    }
+
+    /// Whether an event of type `kind`, processed at `processed_at`, passes
+    /// the type and time filters: [`Self::matches`] for a stored row that
+    /// has not been decoded.
+    #[must_use]
+    pub fn admits(&self, kind: &str, processed_at: Option<Timestamp>) -> bool {
+        if !self.types.is_empty() && !self.types.iter().any(|t| t == kind) {
             return false;
         }
         let bounds = [
@@ -124,7 +132,7 @@ impl EventListQuery {
         if bounds.iter().all(Option::is_none) {
             return true;
         }
-        let Some(at) = event.processed_at else {
+        let Some(at) = processed_at else {
             return false;
         };
         self.created_after.is_none_or(|t| at > t)
@@ -136,27 +144,34 @@ impl EventListQuery {
     /// One page of `log` (in seq order), with the cursor of the next page.
     #[must_use]
     pub fn page(&self, log: &[SessionEvent]) -> Page<Event> {
-        let beyond = |record: &&SessionEvent| match (self.after_seq, self.order) {
-            (None, _) => true,
-            (Some(after), Order::Asc) => record.seq > after,
-            (Some(after), Order::Desc) => record.seq < after,
-        };
-        let selected: Vec<&SessionEvent> = match self.order {
-            Order::Asc => log
-                .iter()
-                .filter(beyond)
-                .filter(|r| self.matches(&r.event))
-                .take(self.limit + 1)
-                .collect(),
-            Order::Desc => log
-                .iter()
-                .rev()
-                .filter(beyond)
-                .filter(|r| self.matches(&r.event))
-                .take(self.limit + 1)
-                .collect(),
-        };
+        let selected = self.select(log, |r| (r.seq, r.event.type_name(), r.event.processed_at));
         self.page_of(selected.into_iter().cloned().collect())
+    }
+
+    /// The entries of `log` (in seq order) this query selects, in its order:
+    /// past the cursor, passing the filters, at most `limit + 1` of them
+    /// (ready for [`Self::page_of`] once decoded). `key` gives an entry's
+    /// seq, type and processing time, so a log of stored rows is paged
+    /// without decoding the rows the page leaves out.
+    pub fn select<'a, T>(
+        &self,
+        log: &'a [T],
+        key: impl Fn(&T) -> (EventSeq, &str, Option<Timestamp>),
+    ) -> Vec<&'a T> {
+        let wanted = |entry: &&T| {
+            let (seq, kind, processed_at) = key(entry);
+            let beyond = match (self.after_seq, self.order) {
+                (None, _) => true,
+                (Some(after), Order::Asc) => seq > after,
+                (Some(after), Order::Desc) => seq < after,
+            };
+            beyond && self.admits(kind, processed_at)
+        };
+        let take = self.limit.saturating_add(1);
+        match self.order {
+            Order::Asc => log.iter().filter(wanted).take(take).collect(),
+            Order::Desc => log.iter().rev().filter(wanted).take(take).collect(),
+        }
     }
 
     /// The page made of `selected`: the events this query selects, in its

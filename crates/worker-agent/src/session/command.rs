@@ -27,6 +27,11 @@ pub(crate) enum Command {
     AddResource,
     /// `DELETE /resources/{id}`: detach one.
     DeleteResource(String),
+    /// `POST /sweep`: move the storage into an archive in R2 (the retention
+    /// pass asks it of each candidate).
+    Sweep,
+    /// `GET /storage`: where the log is, and what the storage holds.
+    Storage,
 }
 
 impl Command {
@@ -49,6 +54,8 @@ impl Command {
             (Method::Get, "/events") => Self::ListEvents,
             (Method::Get, "/stream") => Self::Stream,
             (Method::Post, "/resources") => Self::AddResource,
+            (Method::Post, "/sweep") => Self::Sweep,
+            (Method::Get, "/storage") => Self::Storage,
             (Method::Delete, other) if other.starts_with("/resources/") => {
                 let id = &other["/resources/".len()..];
                 if id.is_empty() || id.contains('/') {
@@ -59,6 +66,26 @@ impl Command {
             _ => return None,
         };
         Some(command)
+    }
+
+    /// Whether the command changes the session (a swept session's storage
+    /// is restored first).
+    pub(crate) fn changes(&self) -> bool {
+        match self {
+            Self::Update
+            | Self::Archive
+            | Self::SendEvents
+            | Self::AddResource
+            | Self::DeleteResource(_) => true,
+            Self::Health
+            | Self::Init
+            | Self::Get
+            | Self::Delete
+            | Self::ListEvents
+            | Self::Stream
+            | Self::Sweep
+            | Self::Storage => false,
+        }
     }
 }
 
@@ -94,5 +121,14 @@ mod tests {
             Command::parse(&Method::Delete, "/sessions/sesn_1/resources/a/b"),
             None
         );
+        assert_eq!(
+            Command::parse(&Method::Post, "/sessions/sesn_1/sweep"),
+            Some(Command::Sweep)
+        );
+        assert_eq!(
+            Command::parse(&Method::Get, "/sessions/sesn_1/storage"),
+            Some(Command::Storage)
+        );
+        assert!(Command::SendEvents.changes() && !Command::ListEvents.changes());
     }
 }

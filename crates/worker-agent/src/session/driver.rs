@@ -191,10 +191,22 @@ impl Inner {
             .unwrap_or("idle")
             .to_owned();
         let summary = serde_json::to_string(summary)?;
+        // The log is in the object and was active just now: a marker of an
+        // archive left by a restore whose index write failed goes too.
+        let now = openma_core::ports::Clock::now(&crate::clock::RuntimeClock);
         self.env
             .d1("DB")?
-            .prepare("UPDATE sessions SET status = ?1, summary = ?2 WHERE id = ?3")
-            .bind(&[status.into(), summary.into(), record.id.into()])?
+            .prepare(
+                "UPDATE sessions SET status = ?1, summary = ?2, active_at = ?3,
+                                     log_archive_key = NULL, log_archived_at = NULL
+                 WHERE id = ?4",
+            )
+            .bind(&[
+                status.into(),
+                summary.into(),
+                now.to_rfc3339().into(),
+                record.id.into(),
+            ])?
             .run()
             .await?;
         Ok(())
@@ -202,7 +214,8 @@ impl Inner {
 
     /// Writes a changed session record (title, metadata, resources,
     /// archive time) to the sessions index before the change is answered,
-    /// so that a list read after it shows it.
+    /// so that a list read after it shows it. The log is in the object: a
+    /// stale archive marker goes.
     pub(crate) async fn index_record(&self, record: &SessionRecord) -> worker::Result<()> {
         let value = serde_json::to_string(record)?;
         let title = record
@@ -215,7 +228,8 @@ impl Inner {
         self.env
             .d1("DB")?
             .prepare(
-                "UPDATE sessions SET record = ?1, title = ?2, archived_at = ?3, updated_at = ?4
+                "UPDATE sessions SET record = ?1, title = ?2, archived_at = ?3, updated_at = ?4,
+                                     log_archive_key = NULL, log_archived_at = NULL
                  WHERE id = ?5",
             )
             .bind(&[

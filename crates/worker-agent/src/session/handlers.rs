@@ -58,7 +58,7 @@ pub(crate) fn internal(cause: impl std::fmt::Display) -> Result<Response> {
 }
 
 /// The answer to a change of an archived session, if it is archived.
-fn refuse_if_archived(record: &SessionRecord) -> Option<Result<Response>> {
+pub(crate) fn refuse_if_archived(record: &SessionRecord) -> Option<Result<Response>> {
     record.archived_at.is_some().then(|| {
         error(
             ApiErrorType::InvalidRequestError,
@@ -67,7 +67,7 @@ fn refuse_if_archived(record: &SessionRecord) -> Option<Result<Response>> {
     })
 }
 
-fn invalid(err: &ValidationError) -> Result<Response> {
+pub(crate) fn invalid(err: &ValidationError) -> Result<Response> {
     error(ApiErrorType::InvalidRequestError, err.to_string())
 }
 
@@ -316,10 +316,12 @@ pub(crate) async fn archive(inner: &Inner, mut record: SessionRecord) -> Result<
     session_response(inner, &record).await
 }
 
-/// `DELETE /session`: ends every stream with `session.deleted`, tears the
-/// sandbox down, and removes the log. What the session spent stays in its
-/// tenant's usage ledger: the ledger catches up with the log first, and the
-/// deletion is refused (to be retried) while it cannot.
+/// `DELETE /session`: catches the usage ledger up with the log (what the
+/// session spent stays in its tenant's ledger; the deletion is refused, to
+/// be retried, while it cannot), removes what the session keeps in R2 (its
+/// archive, if an earlier sweep left one, and its spilled event bodies),
+/// ends every stream with `session.deleted`, tears the sandbox down, and
+/// removes the log.
 pub(crate) async fn delete(inner: &Inner, record: &SessionRecord) -> Result<Response> {
     let harness = inner.harness().await.ok();
     if let Err(e) = inner.catch_up_ledger().await {
@@ -328,16 +330,9 @@ pub(crate) async fn delete(inner: &Inner, record: &SessionRecord) -> Result<Resp
             record.id
         ));
     }
+    super::archive::remove_objects(&inner.env, &record.tenant_id, &record.id).await?;
     let head = harness.as_ref().map_or(0, |h| h.state().summary.last_seq);
-    let seq = head + 1;
-    inner.hub.publish(&[SessionEvent {
-        seq,
-        event: Event {
-            id: openma_core::wire::event_id(&record.id, seq),
-            processed_at: Some(RuntimeClock.now()),
-            payload: EventPayload::SessionDeleted(SessionDeletedEvent {}),
-        },
-    }]);
+    publish_deleted(inner, &record.id, head);
     inner.reset();
     if let Some(harness) = harness
         && let Err(e) = harness.ports().tools.teardown().await
@@ -353,7 +348,25 @@ pub(crate) async fn delete(inner: &Inner, record: &SessionRecord) -> Result<Resp
     // A turn still running may have appended meanwhile.
     inner.head.forget();
     inner.summary.forget();
-    openma_cloudflare::json(200, &json!({"id": record.id, "type": "session_deleted"}))
+    deleted(&record.id)
+}
+
+/// Tells every stream that the session whose log ends at `head` is gone.
+pub(crate) fn publish_deleted(inner: &Inner, session_id: &str, head: u64) {
+    let seq = head + 1;
+    inner.hub.publish(&[SessionEvent {
+        seq,
+        event: Event {
+            id: openma_core::wire::event_id(session_id, seq),
+            processed_at: Some(RuntimeClock.now()),
+            payload: EventPayload::SessionDeleted(SessionDeletedEvent {}),
+        },
+    }]);
+}
+
+/// The answer to `DELETE /session`.
+pub(crate) fn deleted(session_id: &str) -> Result<Response> {
+    openma_cloudflare::json(200, &json!({"id": session_id, "type": "session_deleted"}))
 }
 
 /// `POST /events`.
@@ -420,52 +433,9 @@ pub(crate) async fn stream(
     record: &SessionRecord,
     req: &Request,
 ) -> Result<Response> {
-    let pairs = openma_cloudflare::query_pairs(&req.inner().url());
-    let mut interest = Interest::default();
-    let mut last_event_id = req.headers().get("last-event-id")?;
-    let mut replay_history = false;
-    for (key, value) in &pairs {
-        match key.as_str() {
-            "event_deltas[]" | "event_deltas" => {
-                if value != "agent.message" && value != "agent.thinking" {
-                    return invalid(&ValidationError::new(
-                        "event_deltas",
-                        "each value must be agent.message or agent.thinking",
-                    ));
-                }
-                interest.deltas.insert(value.clone());
-                if interest.deltas.len() > MAX_EVENT_DELTAS {
-                    return invalid(&ValidationError::new("event_deltas", "at most 100 values"));
-                }
-            }
-            "last_event_id" => last_event_id = Some(value.clone()),
-            "replay" => {
-                replay_history = match value.as_str() {
-                    "1" | "true" => true,
-                    "0" | "false" => false,
-                    _ => {
-                        return invalid(&ValidationError::new(
-                            "replay",
-                            "expected 1 or true (send the history first), or 0 or false",
-                        ));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let after = match last_event_id.as_deref().map(str::trim) {
-        None | Some("") if replay_history => Some(0),
-        None | Some("") => None,
-        Some(text) => match text.parse::<u64>() {
-            Ok(seq) => Some(seq),
-            Err(_) => {
-                return invalid(&ValidationError::new(
-                    "last_event_id",
-                    "expected the id: of a received event (an integer)",
-                ));
-            }
-        },
+    let (interest, after) = match stream_params(req)? {
+        Ok(params) => params,
+        Err(refused) => return Ok(refused),
     };
     let store = &inner.read_store(record)?;
     // Subscribe and read the head with no await in between: events after
@@ -486,6 +456,74 @@ pub(crate) async fn stream(
         },
         _ => Vec::new(),
     };
+    event_stream(live, replay)
+}
+
+/// A stream's parameters: what it previews, and the seq after which it
+/// replays the log (`None`: live only); or the answer refusing them.
+pub(crate) fn stream_params(
+    req: &Request,
+) -> Result<std::result::Result<(Interest, Option<u64>), Response>> {
+    let pairs = openma_cloudflare::query_pairs(&req.inner().url());
+    let mut interest = Interest::default();
+    let mut last_event_id = req.headers().get("last-event-id")?;
+    let mut replay_history = false;
+    for (key, value) in &pairs {
+        match key.as_str() {
+            "event_deltas[]" | "event_deltas" => {
+                if value != "agent.message" && value != "agent.thinking" {
+                    return invalid(&ValidationError::new(
+                        "event_deltas",
+                        "each value must be agent.message or agent.thinking",
+                    ))
+                    .map(Err);
+                }
+                interest.deltas.insert(value.clone());
+                if interest.deltas.len() > MAX_EVENT_DELTAS {
+                    return invalid(&ValidationError::new("event_deltas", "at most 100 values"))
+                        .map(Err);
+                }
+            }
+            "last_event_id" => last_event_id = Some(value.clone()),
+            "replay" => {
+                replay_history = match value.as_str() {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    _ => {
+                        return invalid(&ValidationError::new(
+                            "replay",
+                            "expected 1 or true (send the history first), or 0 or false",
+                        ))
+                        .map(Err);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let after = match last_event_id.as_deref().map(str::trim) {
+        None | Some("") if replay_history => Some(0),
+        None | Some("") => None,
+        Some(text) => match text.parse::<u64>() {
+            Ok(seq) => Some(seq),
+            Err(_) => {
+                return invalid(&ValidationError::new(
+                    "last_event_id",
+                    "expected the id: of a received event (an integer)",
+                ))
+                .map(Err);
+            }
+        },
+    };
+    Ok(Ok((interest, after)))
+}
+
+/// The SSE response: the `replay` frames, then the `live` subscription
+/// with heartbeats, until the session is deleted.
+pub(crate) fn event_stream(
+    live: futures_channel::mpsc::UnboundedReceiver<String>,
+    replay: Vec<String>,
+) -> Result<Response> {
     let heartbeats = futures_util::stream::unfold((), |()| async {
         worker::Delay::from(std::time::Duration::from_millis(HEARTBEAT_MS)).await;
         Some((Some(sse::PING.to_owned()), ()))

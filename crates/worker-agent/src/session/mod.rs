@@ -2,8 +2,10 @@
 //! its turns. The core harness does the work; this object persists it, serves
 //! it, and keeps it moving across evictions.
 
+mod archive;
 mod command;
 mod driver;
+mod gate;
 mod handlers;
 mod hub;
 mod ledger;
@@ -32,7 +34,10 @@ use worker::Result;
 use worker::State;
 use worker::durable_object;
 
+use self::archive::Swept;
 use self::command::Command;
+use self::gate::Gate;
+use self::gate::InFlight;
 use self::hub::Hub;
 use self::store::DoEventStore;
 use self::store::HeadCache;
@@ -100,6 +105,24 @@ pub(crate) struct Inner {
     /// Raised when a `user.interrupt` is recorded: ends a waiting model or
     /// tool call at once.
     pub(crate) interrupts: InterruptSignal,
+    /// Closed while the storage moves to R2 or back.
+    gate: Gate,
+    /// The requests (and alarms) being served.
+    in_flight: InFlight,
+    /// The session, while its storage is swept into R2.
+    swept: RefCell<Option<Rc<Swept>>>,
+    /// The session was deleted by this activation.
+    deleted: Cell<bool>,
+}
+
+/// Where a request finds its session.
+enum Found {
+    /// In the object's storage.
+    Stored(Box<SessionRecord>),
+    /// Swept into R2.
+    Swept(Rc<Swept>),
+    /// Nowhere: never created, or deleted.
+    Absent,
 }
 
 impl worker::DurableObject for SessionDO {
@@ -139,6 +162,10 @@ impl worker::DurableObject for SessionDO {
                 summary: SummaryCache::default(),
                 activated: Cell::new(false),
                 interrupts: InterruptSignal::default(),
+                gate: Gate::default(),
+                in_flight: InFlight::default(),
+                swept: RefCell::new(None),
+                deleted: Cell::new(false),
             }),
         }
     }
@@ -153,19 +180,68 @@ impl worker::DurableObject for SessionDO {
         if command == Command::Health {
             return handlers::health(&self.inner);
         }
+        // A sweep or restore in progress finishes first.
+        self.inner.gate.pass().await;
+        let _serving = self.inner.in_flight.enter();
         if command == Command::Init {
             return handlers::init(&self.inner, req).await;
         }
-        // Every other command needs the session, owned by the caller's tenant.
-        let record = match self.inner.record() {
-            Ok(Some(record)) => record,
-            Ok(None) => return handlers::error(ApiErrorType::NotFoundError, "session not found"),
-            Err(e) => return handlers::internal(e),
-        };
+        let path = req.path();
+        let session_id = path
+            .strip_prefix("/sessions/")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
         let tenant = req.headers().get(TENANT_HEADER)?.unwrap_or_default();
-        if tenant != record.tenant_id {
-            return handlers::error(ApiErrorType::NotFoundError, "session not found");
+        // Every other command needs the session, owned by the caller's tenant.
+        loop {
+            let found = match self.inner.find(session_id).await {
+                Ok(found) => found,
+                Err(e) => return handlers::internal(e),
+            };
+            let swept = match found {
+                Found::Stored(record) if record.tenant_id == tenant => {
+                    return self.serve(command, *record, req).await;
+                }
+                Found::Swept(swept) if swept.record.tenant_id == tenant => swept,
+                Found::Stored(_) | Found::Swept(_) | Found::Absent => {
+                    return handlers::error(ApiErrorType::NotFoundError, "session not found");
+                }
+            };
+            let restores = command.changes() && swept.record.archived_at.is_none();
+            if !restores && command != Command::Delete {
+                return archive::serve(&self.inner, &swept, &command, &req).await;
+            }
+            // Moving the storage (or deleting it) shuts the gate; if another
+            // request has, it finishes first and the session is found anew.
+            let Some(_closed) = self.inner.gate.close() else {
+                self.inner.gate.pass().await;
+                continue;
+            };
+            if command == Command::Delete {
+                return archive::delete(&self.inner, &swept).await;
+            }
+            if let Err(e) = archive::restore(&self.inner, &swept).await {
+                return handlers::internal(format!("restoring {session_id}: {e}"));
+            }
         }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.inner.gate.pass().await;
+        let _serving = self.inner.in_flight.enter();
+        driver::on_alarm(&self.inner).await;
+        Response::ok("ok")
+    }
+}
+
+impl SessionDO {
+    /// A command to a session whose storage is in the object.
+    async fn serve(
+        &self,
+        command: Command,
+        record: SessionRecord,
+        req: Request,
+    ) -> Result<Response> {
         if !self.inner.activated.replace(true) {
             self.inner.log_info(json!({
                 "event": "session_activated",
@@ -178,7 +254,11 @@ impl worker::DurableObject for SessionDO {
         // session never folds its whole log.
         if self.inner.harness.borrow().is_none() && command != Command::Delete {
             let resume = match command {
-                Command::Get | Command::ListEvents | Command::Stream => self
+                Command::Get
+                | Command::ListEvents
+                | Command::Stream
+                | Command::Sweep
+                | Command::Storage => self
                     .inner
                     .read_store(&record)
                     .ok()
@@ -201,17 +281,49 @@ impl worker::DurableObject for SessionDO {
             Command::SendEvents => handlers::send_events(&self.inner, &record, req).await,
             Command::ListEvents => handlers::list_events(&self.inner, &record, &req).await,
             Command::Stream => handlers::stream(&self.inner, &record, &req).await,
+            Command::Sweep => archive::sweep(&self.inner, &record, req).await,
+            Command::Storage => archive::storage(&self.inner, &record, false).await,
             Command::Health | Command::Init => handlers::internal("unreachable command"),
         }
-    }
-
-    async fn alarm(&self) -> Result<Response> {
-        driver::on_alarm(&self.inner).await;
-        Response::ok("ok")
     }
 }
 
 impl Inner {
+    /// Where the session `session_id` is: in the storage, swept into R2
+    /// (the sessions index says), or nowhere.
+    async fn find(&self, session_id: &str) -> Result<Found> {
+        if let Some(record) = self.record()? {
+            return Ok(Found::Stored(Box::new(record)));
+        }
+        if self.deleted.get() {
+            return Ok(Found::Absent);
+        }
+        Ok(match archive::swept(self, session_id).await? {
+            Some(swept) => Found::Swept(swept),
+            None => Found::Absent,
+        })
+    }
+
+    /// The storage was cleared by a sweep: nothing of it stays in memory
+    /// (open streams stay open).
+    fn storage_cleared(&self) {
+        self.schema_ready.set(false);
+        self.record_cache.borrow_mut().take();
+        self.armed_at.set(None);
+        self.head.forget();
+        self.summary.forget();
+        self.harness.borrow_mut().take();
+    }
+
+    /// The storage was restored from the archive: it is read afresh.
+    fn storage_restored(&self) {
+        self.schema_ready.set(true);
+        self.record_cache.borrow_mut().take();
+        self.head.forget();
+        self.summary.forget();
+        self.swept.borrow_mut().take();
+    }
+
     /// The session's event log, shared with the harness (same hub, same
     /// head); for reads, opened without folding the log.
     pub(crate) fn event_store(
@@ -446,6 +558,8 @@ impl Inner {
 
     /// Forgets everything in memory (the session was deleted).
     pub(crate) fn reset(&self) {
+        self.deleted.set(true);
+        self.swept.borrow_mut().take();
         self.schema_ready.set(false);
         self.record_cache.borrow_mut().take();
         self.armed_at.set(None);

@@ -37,6 +37,11 @@ use crate::signals::Signals;
 /// holds at most 2 MB).
 const SPILL_BYTES: usize = 256 * 1024;
 
+/// Where a session's spilled event bodies are kept in R2.
+pub(crate) fn spill_prefix(session_id: &str) -> String {
+    format!("sessions/{session_id}/events/")
+}
+
 /// The event log of one session.
 pub(crate) struct DoEventStore {
     pub(crate) sql: SqlStorage,
@@ -85,12 +90,13 @@ impl std::fmt::Debug for DoEventStore {
     }
 }
 
+/// One stored event: its body, or the key of its body in R2.
 #[derive(Deserialize)]
-struct Row {
-    seq: i64,
-    processed_at: Option<i64>,
-    spilled: i64,
-    body: String,
+pub(crate) struct Row {
+    pub(crate) seq: i64,
+    pub(crate) processed_at: Option<i64>,
+    pub(crate) spilled: i64,
+    pub(crate) body: String,
 }
 
 #[derive(Deserialize)]
@@ -104,7 +110,7 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 
 impl DoEventStore {
     fn spill_key(&self, seq: EventSeq) -> String {
-        format!("sessions/{}/events/{seq}.json", self.session_id)
+        format!("{}{seq}.json", spill_prefix(&self.session_id))
     }
 
     /// The current last seq (0 for an empty log).
@@ -221,29 +227,7 @@ impl DoEventStore {
     }
 
     async fn decode(&self, row: Row) -> Result<SessionEvent, StoreError> {
-        let body = if row.spilled == 1 {
-            let object = self
-                .blobs
-                .get(&row.body)
-                .execute()
-                .await
-                .map_err(unavailable)?
-                .ok_or_else(|| unavailable(format!("spilled event {} is missing", row.body)))?;
-            object
-                .body()
-                .ok_or_else(|| unavailable("spilled event has no body"))?
-                .text()
-                .await
-                .map_err(unavailable)?
-        } else {
-            row.body
-        };
-        let mut event: Event = serde_json::from_str(&body).map_err(unavailable)?;
-        event.processed_at = row.processed_at.map(Timestamp);
-        Ok(SessionEvent {
-            seq: u64::try_from(row.seq).unwrap_or(0),
-            event,
-        })
+        decode_row(&self.blobs, row).await
     }
 
     /// One page of the log as `query` asks, selected, ordered and limited
@@ -375,6 +359,32 @@ impl DoEventStore {
             )
         }))
     }
+}
+
+/// The event a stored row holds, its body read from R2 if it was spilled.
+pub(crate) async fn decode_row(blobs: &Bucket, row: Row) -> Result<SessionEvent, StoreError> {
+    let body = if row.spilled == 1 {
+        let object = blobs
+            .get(&row.body)
+            .execute()
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| unavailable(format!("spilled event {} is missing", row.body)))?;
+        object
+            .body()
+            .ok_or_else(|| unavailable("spilled event has no body"))?
+            .text()
+            .await
+            .map_err(unavailable)?
+    } else {
+        row.body
+    };
+    let mut event: Event = serde_json::from_str(&body).map_err(unavailable)?;
+    event.processed_at = row.processed_at.map(Timestamp);
+    Ok(SessionEvent {
+        seq: u64::try_from(row.seq).unwrap_or(0),
+        event,
+    })
 }
 
 impl EventStore for DoEventStore {

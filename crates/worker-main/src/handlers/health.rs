@@ -14,7 +14,7 @@ use crate::WORKER;
 
 /// The D1 migrations of this release, in order: `/ready` requires each to
 /// be applied (a unit test keeps the list equal to `migrations/`).
-pub(crate) const MIGRATIONS: [&str; 14] = [
+pub(crate) const MIGRATIONS: [&str; 15] = [
     "0001_tenants.sql",
     "0002_default_tenant_and_key_hints.sql",
     "0003_agents.sql",
@@ -28,6 +28,7 @@ pub(crate) const MIGRATIONS: [&str; 14] = [
     "0011_model_providers.sql",
     "0012_usage_ledger.sql",
     "0013_audit_events.sql",
+    "0014_session_archive.sql",
     "0015_operations.sql",
 ];
 

@@ -2,6 +2,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod api_keys;
+pub(crate) mod archive;
 pub(crate) mod audit_events;
 pub(crate) mod environments;
 pub(crate) mod files;

@@ -99,11 +99,19 @@ pub(crate) async fn serve(
         SessionRoute::Update(id) => forward(env, caller, &id, req, Method::Post, "session").await,
         SessionRoute::Archive(id) => forward(env, caller, &id, req, Method::Post, "archive").await,
         SessionRoute::Delete(id) => {
-            let resp = forward(env, caller, &id, req, Method::Delete, "session").await?;
-            if resp.status_code() == 200 {
+            // The object deletes what it holds, and what the session keeps
+            // in R2; then the index row goes. An object that no longer has
+            // the session (a delete whose index write failed) answers 404,
+            // and the tenant's row goes too.
+            let resp = forward(env, caller, &id, req, Method::Delete, "session").await;
+            let gone = match &resp {
+                Ok(resp) => resp.status_code() == 200,
+                Err(err) => err.kind == ApiErrorType::NotFoundError,
+            };
+            if gone {
                 store::sessions::delete(env, &caller.tenant_id, &id).await?;
             }
-            Ok(resp)
+            resp
         }
         SessionRoute::ListEvents(id) => forward(env, caller, &id, req, Method::Get, "events").await,
         SessionRoute::SendEvents(id) => {
