@@ -33,6 +33,18 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
+    /// Refuses anyone but the operator (403), saying what only the
+    /// operator's key can do.
+    pub(crate) fn require_operator(&self, what: &str) -> ApiResult<()> {
+        if self.operator {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ApiErrorType::PermissionError,
+            format!("only the operator's key (API_KEY) can {what}"),
+        ))
+    }
+
     /// The tenant whose records the caller reads when it asks for `asked`:
     /// its own; for the operator's key, any tenant it names, or every
     /// tenant (`None`) when it names none.

@@ -21,7 +21,6 @@ use openma_core::ledger::contribution;
 use openma_core::ports::EventStore;
 use openma_core::wire::EventPayload;
 use openma_core::wire::EventSeq;
-use serde::Deserialize;
 use serde_json::json;
 use worker::Env;
 
@@ -140,19 +139,9 @@ impl Inner {
         if let Some(seq) = self.ledger_cursor.get() {
             return Ok(seq);
         }
-        #[derive(Deserialize)]
-        struct Row {
-            value: String,
-        }
-        let rows: Vec<Row> = self
-            .state
-            .storage()
-            .sql()
-            .exec("SELECT value FROM meta WHERE key = 'ledger_seq'", None)?
-            .to_array()?;
-        let seq = rows
-            .first()
-            .and_then(|row| row.value.parse().ok())
+        let seq = self
+            .meta("ledger_seq")?
+            .and_then(|value| value.parse().ok())
             .unwrap_or(0);
         self.ledger_cursor.set(Some(seq));
         Ok(seq)

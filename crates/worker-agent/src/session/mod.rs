@@ -366,6 +366,18 @@ impl Inner {
         if let Some(record) = self.record_cache.borrow().as_ref() {
             return Ok(Some(record.clone()));
         }
+        match self.meta("record")? {
+            Some(value) => {
+                let record: SessionRecord = serde_json::from_str(&value)?;
+                *self.record_cache.borrow_mut() = Some(record.clone());
+                Ok(Some(record))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The value of `key` in the storage's `meta` table.
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>> {
         #[derive(serde::Deserialize)]
         struct Row {
             value: String,
@@ -374,16 +386,9 @@ impl Inner {
             .state
             .storage()
             .sql()
-            .exec("SELECT value FROM meta WHERE key = 'record'", None)?
+            .exec("SELECT value FROM meta WHERE key = ?", vec![key.into()])?
             .to_array()?;
-        match rows.first() {
-            Some(row) => {
-                let record: SessionRecord = serde_json::from_str(&row.value)?;
-                *self.record_cache.borrow_mut() = Some(record.clone());
-                Ok(Some(record))
-            }
-            None => Ok(None),
-        }
+        Ok(rows.into_iter().next().map(|row| row.value))
     }
 
     /// Stores the session record, creating the storage schema first when

@@ -4,7 +4,6 @@
 //! `GET /v1/operator/sessions/{id}/storage` tells where a session's log is
 //! and what its object's storage holds.
 
-use openma_core::wire::ApiErrorType;
 use openma_core::wire::ids::SESSION_PREFIX;
 use openma_core::wire::ids::has_prefix;
 use serde::Deserialize;
@@ -55,12 +54,7 @@ pub(crate) async fn serve(
     env: &Env,
     caller: &Caller,
 ) -> ApiResult<Response> {
-    if !caller.operator {
-        return Err(ApiError::new(
-            ApiErrorType::PermissionError,
-            "only the operator's key (API_KEY) can run archival",
-        ));
-    }
+    caller.require_operator("run archival")?;
     match route {
         ArchiveRoute::Run => {
             let body = crate::request::json_body(&mut req).await?;

@@ -146,12 +146,7 @@ pub(crate) async fn serve_operator(
     env: &Env,
     caller: &Caller,
 ) -> ApiResult<Response> {
-    if !caller.operator {
-        return Err(ApiError::new(
-            ApiErrorType::PermissionError,
-            "only the operator's key (API_KEY) can manage credential encryption",
-        ));
-    }
+    caller.require_operator("manage credential encryption")?;
     let value = match route {
         OperatorRoute::Keys => keys(env).await?,
         OperatorRoute::Reencrypt => reencrypt(env, caller, &body(&mut req).await?).await?,
