@@ -618,16 +618,11 @@ async fn messages(
             }
         }
     });
-    let body = Body::from_stream(tokio_stream_from(rx));
-    Response::builder()
-        .status(200)
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .header("request-id", "req_mock")
-        .body(body)
-        .unwrap_or_else(|_| {
-            json_response(500, &error_body("api_error", "building the stream failed"))
-        })
+    sse_response(
+        rx,
+        &[("request-id", "req_mock")],
+        &error_body("api_error", "building the stream failed"),
+    )
 }
 
 /// `GET /v1/models`: the one model the mock serves.
@@ -657,7 +652,26 @@ async fn models(State(script): State<Arc<Mutex<Script>>>, headers: HeaderMap) ->
 }
 
 /// The receiving end of a channel of SSE frames, as a response body stream.
-pub(crate) fn tokio_stream_from(
+/// A `text/event-stream` answer of the frames sent on `rx`, with `extra`
+/// headers; `failed` is the JSON body of the 500 if it cannot be built.
+pub(crate) fn sse_response(
+    rx: tokio::sync::mpsc::Receiver<Result<String, std::io::Error>>,
+    extra: &[(&str, &str)],
+    failed: &Value,
+) -> Response {
+    let mut builder = Response::builder()
+        .status(200)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache");
+    for (name, value) in extra {
+        builder = builder.header(*name, *value);
+    }
+    builder
+        .body(Body::from_stream(tokio_stream_from(rx)))
+        .unwrap_or_else(|_| json_response(500, failed))
+}
+
+fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<String, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))

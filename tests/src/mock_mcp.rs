@@ -15,7 +15,6 @@ use std::sync::MutexGuard;
 
 use anyhow::Result;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::HeaderValue;
@@ -30,7 +29,7 @@ use serde_json::json;
 use crate::mock::RecordedRequest;
 use crate::mock::json_response;
 use crate::mock::serve;
-use crate::mock::tokio_stream_from;
+use crate::mock::sse_response;
 
 /// The protocol revisions the mock speaks, the preferred one first.
 const PROTOCOL_VERSIONS: [&str; 2] = ["2025-06-18", "2025-03-26"];
@@ -418,17 +417,11 @@ fn sse_answer(
             tx.closed().await;
         }
     });
-    Response::builder()
-        .status(200)
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(Body::from_stream(tokio_stream_from(rx)))
-        .unwrap_or_else(|_| {
-            json_response(
-                500,
-                &rpc_error(&Value::Null, -32603, "building the stream failed"),
-            )
-        })
+    sse_response(
+        rx,
+        &[],
+        &rpc_error(&Value::Null, -32603, "building the stream failed"),
+    )
 }
 
 /// One SSE event carrying a JSON-RPC message.

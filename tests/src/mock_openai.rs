@@ -11,7 +11,6 @@ use std::sync::Mutex;
 
 use anyhow::Result;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -23,7 +22,7 @@ use serde_json::json;
 use crate::mock::RecordedRequest;
 use crate::mock::json_response;
 use crate::mock::serve;
-use crate::mock::tokio_stream_from;
+use crate::mock::sse_response;
 
 /// The `created` timestamp of every chunk and of the listed model
 /// (2026-01-01T00:00:00Z).
@@ -342,17 +341,11 @@ async fn chat_completions(
             }
         }
     });
-    Response::builder()
-        .status(200)
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(Body::from_stream(tokio_stream_from(rx)))
-        .unwrap_or_else(|_| {
-            json_response(
-                500,
-                &error_body("building the stream failed", "server_error", None),
-            )
-        })
+    sse_response(
+        rx,
+        &[],
+        &error_body("building the stream failed", "server_error", None),
+    )
 }
 
 /// `GET /v1/models`: the one model the mock serves.
