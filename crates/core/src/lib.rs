@@ -23,6 +23,7 @@ pub mod control;
 pub mod crypto;
 pub mod egress;
 pub mod harness;
+pub mod integrations;
 pub mod ledger;
 pub mod llm;
 pub mod mcp;

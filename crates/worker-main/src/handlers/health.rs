@@ -30,6 +30,7 @@ pub(crate) const MIGRATIONS: [&str; 15] = [
     "0013_audit_events.sql",
     "0014_session_archive.sql",
     "0015_operations.sql",
+    "0016_integrations.sql",
 ];
 
 /// How long a healthy `/health` answer is served again before the backends
