@@ -5,7 +5,6 @@
 
 use serde::Deserialize;
 use serde::Serialize;
-use serde_json::Value;
 
 /// A provider whose webhooks the platform accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
