@@ -10,6 +10,7 @@ pub mod ids;
 pub mod internal;
 pub mod mcp;
 mod query;
+pub mod service;
 mod response;
 pub mod store;
 
