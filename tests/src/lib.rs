@@ -9,6 +9,7 @@ mod api;
 pub mod mock;
 mod mock_mcp;
 mod mock_openai;
+pub mod mock_providers;
 mod platform;
 pub mod python;
 
