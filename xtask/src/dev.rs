@@ -266,6 +266,16 @@ impl Config {
             "TENANT_RUNNING_SESSIONS",
             "PLATFORM_ROOT_SECRET_PREVIOUS",
             "PLATFORM_MODEL_KEY_FOR_TENANTS",
+            // Integrations: provider signing secrets and API bases, and the
+            // reply outbox's retry settings.
+            "SLACK_SIGNING_SECRET",
+            "LINEAR_WEBHOOK_SECRET",
+            "GITHUB_WEBHOOK_SECRET",
+            "SLACK_API_BASE",
+            "LINEAR_API_BASE",
+            "GITHUB_API_BASE",
+            "OUTBOX_MAX_ATTEMPTS",
+            "OUTBOX_RETRY_BASE_MS",
         ] {
             if let Some(value) = env_nonempty(name) {
                 vars.insert(name, value);

@@ -67,9 +67,13 @@ pub const SANDBOX_STARTS: &str = "oma_sandbox_starts_total";
 pub const EGRESS_REQUESTS: &str = "oma_egress_requests_total";
 /// Archival passes, by trigger.
 pub const ARCHIVAL_RUNS: &str = "oma_archival_runs_total";
+/// Provider webhook deliveries, by provider and outcome.
+pub const INTEGRATION_DELIVERIES: &str = "oma_integration_deliveries_total";
+/// Replies posted back to providers, by provider and outcome.
+pub const INTEGRATION_REPLIES: &str = "oma_integration_replies_total";
 
 /// Every metric the platform exposes, in exposition order.
-pub const CATALOGUE: [Metric; 13] = [
+pub const CATALOGUE: [Metric; 15] = [
     metric(
         HTTP_REQUESTS,
         MetricKind::Counter,
@@ -130,6 +134,16 @@ pub const CATALOGUE: [Metric; 13] = [
         ARCHIVAL_RUNS,
         MetricKind::Counter,
         "Archival passes, by trigger.",
+    ),
+    metric(
+        INTEGRATION_DELIVERIES,
+        MetricKind::Counter,
+        "Provider webhook deliveries, by provider and outcome (received, rejected, deduplicated, ignored).",
+    ),
+    metric(
+        INTEGRATION_REPLIES,
+        MetricKind::Counter,
+        "Replies posted to providers, by provider and outcome (sent, retried, dead).",
     ),
 ];
 

@@ -2,7 +2,17 @@
 //! Slack and GitHub webhooks, verifies and de-duplicates them, turns them into
 //! sessions through the main worker, and delivers replies through an outbox.
 
+mod config;
+mod log;
+mod outbox;
+mod platform;
+mod thread;
+mod watch;
+mod webhook;
+
 use openma_cloudflare::HealthReport;
+use openma_core::integrations::Provider;
+use serde::Deserialize;
 use worker::Context;
 use worker::Env;
 use worker::Method;
@@ -17,35 +27,79 @@ const WORKER: &str = "openma-integrations";
 const DESCRIPTION: openma_cloudflare::diagnostics::WorkerDescription =
     openma_cloudflare::diagnostics::WorkerDescription {
         worker: WORKER,
-        bindings: &["DB", "CONFIG", "MAIN", "ANALYTICS"],
-        settings: &["OMA_ENVIRONMENT", "LOG_LEVEL"],
+        bindings: &["DB", "CONFIG", "MAIN", "THREADS", "ANALYTICS"],
+        settings: &[
+            "OMA_ENVIRONMENT",
+            "LOG_LEVEL",
+            "SLACK_API_BASE",
+            "LINEAR_API_BASE",
+            "GITHUB_API_BASE",
+            "OUTBOX_MAX_ATTEMPTS",
+            "OUTBOX_RETRY_BASE_MS",
+        ],
         secrets: &[
+            "PLATFORM_ROOT_SECRET",
             "LINEAR_WEBHOOK_SECRET",
             "SLACK_SIGNING_SECRET",
             "GITHUB_WEBHOOK_SECRET",
         ],
     };
 
-/// The providers whose webhooks this worker accepts, and the secret each needs.
-const PROVIDERS: [(&str, &str); 3] = [
-    ("linear", "LINEAR_WEBHOOK_SECRET"),
-    ("slack", "SLACK_SIGNING_SECRET"),
-    ("github", "GITHUB_WEBHOOK_SECRET"),
-];
+pub use thread::IntegrationThread;
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match (req.method(), req.path().as_str()) {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let path = req.path();
+    if let Some(provider) = Provider::ALL
+        .into_iter()
+        .find(|p| p.webhook_path() == path)
+    {
+        if req.method() != Method::Post {
+            return webhook::error(405, "invalid_request_error", "webhooks are POSTed");
+        }
+        return webhook::receive(provider, req, &env, &ctx).await;
+    }
+    match (req.method(), path.as_str()) {
         (Method::Get, "/health") => health(&env).await,
         (Method::Get, "/integrations/status") => status(&env),
         (Method::Get, "/diagnostics") => openma_cloudflare::json(200, &DESCRIPTION.describe(&env)),
-        (_, path) => openma_cloudflare::json(
-            404,
-            &serde_json::json!({
-                "type": "error",
-                "error": {"type": "not_found_error", "message": format!("no route for {path}")},
-            }),
-        ),
+        (Method::Post, "/internal/threads/kick") => kick(req, &env).await,
+        (_, path) => webhook::error(404, "not_found_error", &format!("no route for {path}")),
+    }
+}
+
+/// `POST /internal/threads/kick {thread_key}`: the main worker wakes a
+/// conversation after re-driving its reply. Only with the service token.
+async fn kick(mut req: Request, env: &Env) -> Result<Response> {
+    #[derive(Deserialize)]
+    struct Kick {
+        thread_key: String,
+    }
+    if !openma_cloudflare::service::is_service_call(req.headers(), env) {
+        return webhook::error(404, "not_found_error", "no route for /internal/threads/kick");
+    }
+    let Ok(Kick { thread_key }) = req.json::<Kick>().await else {
+        return webhook::error(400, "invalid_request_error", "thread_key: required");
+    };
+    webhook::kick(env, &thread_key).await?;
+    openma_cloudflare::json(200, &serde_json::json!({"ok": true}))
+}
+
+/// Every minute: wakes the conversations with replies due (a backstop for
+/// the objects' own alarms).
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    #[allow(clippy::cast_possible_truncation)]
+    let now = openma_cloudflare::now_ms() as i64;
+    match openma_cloudflare::store::integrations::due_threads(&env, now, 100).await {
+        Ok(threads) => {
+            for thread in threads {
+                if let Err(e) = webhook::kick(&env, &thread).await {
+                    log::failure("cron_kick", &e.to_string(), Some(&thread));
+                }
+            }
+        }
+        Err(e) => log::failure("cron_due_threads", &e.to_string(), None),
     }
 }
 
@@ -65,15 +119,12 @@ async fn health(env: &Env) -> Result<Response> {
 /// Which providers are configured (their signing secret is set); never the
 /// secrets themselves.
 fn status(env: &Env) -> Result<Response> {
-    let providers: serde_json::Map<String, serde_json::Value> = PROVIDERS
-        .iter()
-        .map(|(name, secret)| {
-            let configured = env
-                .secret(secret)
-                .map(|s| !s.to_string().is_empty())
-                .unwrap_or(false);
+    let providers: serde_json::Map<String, serde_json::Value> = Provider::ALL
+        .into_iter()
+        .map(|provider| {
+            let configured = openma_cloudflare::setting(env, provider.secret_name()).is_some();
             (
-                (*name).to_owned(),
+                provider.as_str().to_owned(),
                 serde_json::json!({"configured": configured}),
             )
         })

@@ -11,6 +11,7 @@ mod event_pages;
 mod files;
 mod health;
 mod hostile_bodies;
+mod integrations;
 mod idle_sessions;
 mod injection;
 mod lifecycle;

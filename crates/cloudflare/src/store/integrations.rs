@@ -512,6 +512,37 @@ pub async fn redrive(
     tenant_delivery(env, tenant_id, id).await
 }
 
+/// Up to `limit` pending deliveries of a thread, oldest first, due or not:
+/// a thread's replies go out in the order they were queued.
+pub async fn pending(env: &Env, thread_key: &str, limit: usize) -> worker::Result<Vec<DeliveryRow>> {
+    super::all(
+        env,
+        &format!(
+            "SELECT {DELIVERY_COLUMNS} FROM integration_deliveries
+             WHERE thread_key = ?1 AND status = 'pending'
+             ORDER BY created_at, id LIMIT ?2"
+        ),
+        &[Param::from(thread_key), limit_param(limit)],
+    )
+    .await
+}
+
+/// The threads with a pending delivery due at `now_ms` (at most `limit`).
+pub async fn due_threads(env: &Env, now_ms: i64, limit: usize) -> worker::Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Thread {
+        thread_key: String,
+    }
+    let rows: Vec<Thread> = super::all(
+        env,
+        "SELECT DISTINCT thread_key FROM integration_deliveries
+         WHERE status = 'pending' AND next_attempt_at <= ?1 LIMIT ?2",
+        &[Param::Int(now_ms), limit_param(limit)],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.thread_key).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

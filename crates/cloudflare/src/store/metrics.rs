@@ -65,7 +65,7 @@ thread_local! {
 /// the flush, which the caller keeps alive (`waitUntil`, or the Durable
 /// Object's background); otherwise a flush under way takes them.
 #[must_use]
-pub fn queue(env: &Env, samples: Vec<Sample>) -> Option<impl Future<Output = ()> + 'static> {
+pub fn queue(env: &Env, samples: Vec<Sample>) -> Option<impl Future<Output = ()> + use<>> {
     if samples.is_empty() {
         return None;
     }
