@@ -104,15 +104,18 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
 }
 
 async fn health(env: &Env) -> Result<Response> {
-    let (d1, kv, main) = futures_util::join!(
+    let (d1, kv, main, config) = futures_util::join!(
         openma_cloudflare::probe_d1(env, "DB"),
         openma_cloudflare::probe_kv(env, "CONFIG"),
         openma_cloudflare::probe_service(env, "MAIN", "/health/live"),
+        // It opens the integrations' tokens and signs the calls to main.
+        openma_cloudflare::probe_config(env, &["PLATFORM_ROOT_SECRET"]),
     );
     let mut report = HealthReport::new(WORKER);
     report.add("d1", d1);
     report.add("kv", kv);
     report.add("main", main);
+    report.add("config", config);
     report.into_response()
 }
 
