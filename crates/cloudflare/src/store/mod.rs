@@ -4,6 +4,7 @@
 //! scoped by `tenant_id`.
 
 pub mod files;
+pub mod integrations;
 pub mod memory;
 pub mod metrics;
 pub mod model_providers;
