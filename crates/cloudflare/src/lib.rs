@@ -10,8 +10,8 @@ pub mod ids;
 pub mod internal;
 pub mod mcp;
 mod query;
-pub mod service;
 mod response;
+pub mod service;
 pub mod store;
 
 pub use health::Check;
