@@ -117,6 +117,8 @@ pub(crate) async fn record(
         tenant_id: tenant_id.to_owned(),
         actor_type: if caller.operator {
             "operator"
+        } else if caller.service {
+            "service"
         } else {
             "api_key"
         }
