@@ -13,6 +13,7 @@ mod health;
 mod hostile_bodies;
 mod idle_sessions;
 mod injection;
+mod integrations_api;
 mod lifecycle;
 mod mcp;
 mod memory;
