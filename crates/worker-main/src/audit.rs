@@ -1,6 +1,6 @@
 //! The audit trail: who did what. Handlers record an action once it has
-//! happened (tenants, API keys, vault credentials, model providers, the
-//! re-encryption of credentials), and every request made with the
+//! happened (tenants, API keys, vault credentials, model providers,
+//! integrations, the re-encryption of credentials), and every request made with the
 //! operator's key to `/v1/operator/*` or `/v1/tenants` is recorded whatever
 //! its outcome. A row names the actor by its key's id (never the key), the
 //! object by its id, and carries the request's `request-id`; nothing secret
@@ -43,6 +43,10 @@ pub(crate) enum Action {
     ModelProviderUpdated,
     /// `DELETE /v1/model_providers/{id}`.
     ModelProviderDeleted,
+    /// `POST /v1/integrations` (`details`: provider, external_id).
+    IntegrationCreated,
+    /// `DELETE /v1/integrations/{id}`.
+    IntegrationDeleted,
     /// Any request with the operator's key to `/v1/operator/*` or
     /// `/v1/tenants` (`details`: method, path, status).
     OperatorCall,
@@ -65,12 +69,14 @@ impl Action {
             Self::ModelProviderCreated => "model_provider.created",
             Self::ModelProviderUpdated => "model_provider.updated",
             Self::ModelProviderDeleted => "model_provider.deleted",
+            Self::IntegrationCreated => "integration.created",
+            Self::IntegrationDeleted => "integration.deleted",
             Self::OperatorCall => "operator.call",
         }
     }
 
     /// Every action, for validating the `action` filter.
-    pub(crate) const ALL: [Self; 14] = [
+    pub(crate) const ALL: [Self; 16] = [
         Self::TenantCreated,
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
@@ -84,6 +90,8 @@ impl Action {
         Self::ModelProviderCreated,
         Self::ModelProviderUpdated,
         Self::ModelProviderDeleted,
+        Self::IntegrationCreated,
+        Self::IntegrationDeleted,
         Self::OperatorCall,
     ];
 }
@@ -117,6 +125,8 @@ pub(crate) async fn record(
         tenant_id: tenant_id.to_owned(),
         actor_type: if caller.operator {
             "operator"
+        } else if caller.service {
+            "service"
         } else {
             "api_key"
         }

@@ -1,8 +1,10 @@
 //! Who is calling: the operator's bootstrap key (`API_KEY`, tenant
-//! `default`) or a tenant's API key, stored as a SHA-256 digest.
+//! `default`), a tenant's API key, stored as a SHA-256 digest, or another of
+//! the platform's workers acting for a tenant (the service token).
 
 use openma_cloudflare::ids::constant_time_eq;
 use openma_cloudflare::ids::sha256_hex;
+use openma_cloudflare::service;
 use openma_core::wire::ApiErrorType;
 use openma_core::wire::Timestamp;
 use worker::Env;
@@ -28,6 +30,9 @@ pub(crate) struct Caller {
     /// The `apikey_` id of a tenant key (`None` for the operator's key),
     /// recorded as the author of memory versions and of audit events.
     pub(crate) api_key_id: Option<String>,
+    /// Whether another of the platform's workers is calling for the tenant
+    /// (with the service token rather than a key).
+    pub(crate) service: bool,
     /// The request's `request-id`, which its audit events carry.
     pub(crate) request_id: String,
 }
@@ -76,8 +81,51 @@ fn presented_key(req: &Request) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
-/// Authenticates the request, whose id is `request_id`.
+fn unauthenticated(message: &str) -> ApiError {
+    ApiError::new(ApiErrorType::AuthenticationError, message)
+}
+
+/// The tenant a service call acts for: `None` when the request presents no
+/// service token; refused when the token is not this deployment's or the
+/// call names no tenant.
+fn service_tenant(
+    token_presented: bool,
+    token_genuine: bool,
+    tenant: Option<&str>,
+) -> ApiResult<Option<String>> {
+    if !token_presented {
+        return Ok(None);
+    }
+    if !token_genuine {
+        return Err(unauthenticated("invalid service token"));
+    }
+    match tenant.map(str::trim) {
+        Some(tenant) if !tenant.is_empty() => Ok(Some(tenant.to_owned())),
+        _ => Err(unauthenticated(
+            "a service call names the tenant it acts for in x-openma-tenant",
+        )),
+    }
+}
+
+/// Authenticates the request, whose id is `request_id`. A service call is
+/// recognised by its header alone, before any key is looked at.
 pub(crate) async fn authenticate(req: &Request, env: &Env, request_id: &str) -> ApiResult<Caller> {
+    let headers = req.headers();
+    let presented = matches!(headers.get(service::SERVICE_HEADER), Ok(Some(_)));
+    let genuine = presented && service::is_service_call(headers, env);
+    let tenant = headers.get(service::TENANT_HEADER).ok().flatten();
+    if let Some(tenant_id) = service_tenant(presented, genuine, tenant.as_deref())? {
+        if !store::tenants::exists(env, &tenant_id).await? {
+            return Err(unauthenticated("unknown tenant"));
+        }
+        return Ok(Caller {
+            tenant_id,
+            operator: false,
+            api_key_id: None,
+            service: true,
+            request_id: request_id.to_owned(),
+        });
+    }
     let Some(key) = presented_key(req) else {
         return Err(ApiError::new(
             ApiErrorType::AuthenticationError,
@@ -93,6 +141,7 @@ pub(crate) async fn authenticate(req: &Request, env: &Env, request_id: &str) -> 
             tenant_id: DEFAULT_TENANT.to_owned(),
             operator: true,
             api_key_id: None,
+            service: false,
             request_id: request_id.to_owned(),
         });
     }
@@ -112,12 +161,44 @@ pub(crate) async fn authenticate(req: &Request, env: &Env, request_id: &str) -> 
                 tenant_id: found.tenant_id,
                 operator: false,
                 api_key_id: Some(found.id),
+                service: false,
                 request_id: request_id.to_owned(),
             })
         }
-        None => Err(ApiError::new(
-            ApiErrorType::AuthenticationError,
-            "invalid API key",
-        )),
+        None => Err(unauthenticated("invalid API key")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openma_core::wire::ApiErrorType;
+
+    use super::service_tenant;
+
+    #[test]
+    fn without_a_service_token_the_keys_decide() {
+        assert_eq!(service_tenant(false, false, Some("t1")).unwrap(), None);
+        assert_eq!(service_tenant(false, false, None).unwrap(), None);
+    }
+
+    #[test]
+    fn a_genuine_service_token_acts_for_the_named_tenant() {
+        assert_eq!(
+            service_tenant(true, true, Some(" t1 ")).unwrap(),
+            Some("t1".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_wrong_service_token_or_no_tenant_is_unauthenticated() {
+        for (genuine, tenant) in [(false, Some("t1")), (true, None), (true, Some("  "))] {
+            let err = service_tenant(true, genuine, tenant).unwrap_err();
+            assert_eq!(
+                err.kind,
+                ApiErrorType::AuthenticationError,
+                "{}",
+                err.message
+            );
+        }
     }
 }

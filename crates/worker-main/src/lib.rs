@@ -309,6 +309,9 @@ async fn serve(
         (Route::Files(route), Some(caller)) => {
             handlers::files::serve(route, req, env, &caller).await
         }
+        (Route::IntegrationsApi(route), Some(caller)) => {
+            handlers::integrations::serve(route, req, env, &caller).await
+        }
         (Route::MemoryStores(route), Some(caller)) => {
             handlers::memory::serve(route, req, env, &caller).await
         }

@@ -81,6 +81,9 @@ pub(crate) enum Route {
     Usage,
     /// `GET /v1/audit_events`: the audit trail, newest first.
     ListAuditEvents,
+    /// `/v1/integrations` and everything under it (installs and their
+    /// outbox; the webhooks are [`Route::Integrations`]).
+    IntegrationsApi(crate::handlers::integrations::IntegrationRoute),
 }
 
 impl Route {
@@ -142,6 +145,10 @@ impl Route {
             }
             (_, ["v1", "files", rest @ ..]) => {
                 return crate::handlers::files::FileRoute::parse(method, rest).map(Self::Files);
+            }
+            (_, ["v1", "integrations", rest @ ..]) => {
+                return crate::handlers::integrations::IntegrationRoute::parse(method, rest)
+                    .map(Self::IntegrationsApi);
             }
             (_, ["v1", "memory_stores", rest @ ..]) => {
                 return crate::handlers::memory::MemoryRoute::parse(method, rest)
@@ -206,6 +213,16 @@ mod tests {
             Some(Route::Integrations)
         );
         assert_eq!(Route::parse(&Method::Get, "/v1/usage"), Some(Route::Usage));
+        assert_eq!(
+            Route::parse(&Method::Get, "/v1/integrations/deliveries/"),
+            Some(Route::IntegrationsApi(
+                crate::handlers::integrations::IntegrationRoute::ListDeliveries
+            ))
+        );
+        assert!(
+            Route::parse(&Method::Post, "/v1/integrations")
+                .is_some_and(|route| route.authenticated())
+        );
         assert_eq!(
             Route::parse(&Method::Get, "/v1/audit_events/"),
             Some(Route::ListAuditEvents)

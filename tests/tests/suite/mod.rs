@@ -14,6 +14,7 @@ mod hostile_bodies;
 mod integrations;
 mod idle_sessions;
 mod injection;
+mod integrations_api;
 mod lifecycle;
 mod mcp;
 mod memory;

@@ -61,7 +61,9 @@ async fn the_openapi_document_is_served_without_a_key() {
                 .replace("{memory_store_id}", "memstore_x")
                 .replace("{memory_id}", "mem_x")
                 .replace("{memory_version_id}", "memver_x")
-                .replace("{resource_id}", "sesrsc_x");
+                .replace("{resource_id}", "sesrsc_x")
+                .replace("{integration_id}", "intg_x")
+                .replace("{delivery_id}", "idlv_x");
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (method == reqwest::Method::POST).then(|| json!({}));
             let (status, body) = api.call(method.clone(), &concrete, body).await.unwrap();
@@ -214,6 +216,13 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
         .await
         .unwrap();
     let key_to_delete = key["id"].as_str().unwrap();
+    let integration_body = |repo: &str| {
+        json!({"provider": "github", "external_id": repo, "access_token": "st-token",
+               "agent_id": agent, "environment_id": environment, "bot_login": "st-bot"})
+    };
+    let integration = create(&api, "/v1/integrations", integration_body("st/main")).await;
+    let integration_to_delete =
+        create(&api, "/v1/integrations", integration_body("st/delete")).await;
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("schemathesis.toml");
@@ -231,6 +240,7 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
 "path.memory_store_id" = "{store}"
 "path.memory_id" = "{memory}"
 "path.memory_version_id" = "{version}"
+"path.integration_id" = "{integration}"
 
 [[operations]]
 include-operation-id = "archiveAgent"
@@ -279,6 +289,10 @@ parameters = {{ "path.memory_id" = "{memory_to_delete}" }}
 [[operations]]
 include-operation-id = "redactMemoryVersion"
 parameters = {{ "path.memory_version_id" = "{version_to_redact}" }}
+
+[[operations]]
+include-operation-id = "deleteIntegration"
+parameters = {{ "path.integration_id" = "{integration_to_delete}" }}
 
 [[operations]]
 include-operation-id = "deleteSession"

@@ -130,6 +130,7 @@ async fn session_storage(env: &Env, operator: &Caller, id: &str) -> ApiResult<Re
         tenant_id: owner.tenant_id,
         operator: true,
         api_key_id: None,
+        service: false,
         request_id: operator.request_id.clone(),
     };
     super::sessions::session_command(env, &caller, id, Method::Get, "storage", None).await

@@ -7,6 +7,7 @@ pub(crate) mod audit_events;
 pub(crate) mod environments;
 pub(crate) mod files;
 pub(crate) mod health;
+pub(crate) mod integrations;
 pub(crate) mod memory;
 pub(crate) mod model_providers;
 pub(crate) mod operations;

@@ -28,3 +28,14 @@ pub(crate) async fn insert(env: &Env, tenant: &Tenant) -> worker::Result<()> {
     .await
     .map(|_| ())
 }
+
+/// Whether a tenant with id `id` exists.
+pub(crate) async fn exists(env: &Env, id: &str) -> worker::Result<bool> {
+    let found: Option<serde_json::Value> = super::first(
+        env,
+        "SELECT 1 AS found FROM tenants WHERE id = ?1",
+        &[Param::from(id)],
+    )
+    .await?;
+    Ok(found.is_some())
+}
