@@ -50,10 +50,7 @@ pub use thread::IntegrationThread;
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
-    if let Some(provider) = Provider::ALL
-        .into_iter()
-        .find(|p| p.webhook_path() == path)
-    {
+    if let Some(provider) = Provider::ALL.into_iter().find(|p| p.webhook_path() == path) {
         if req.method() != Method::Post {
             return webhook::error(405, "invalid_request_error", "webhooks are POSTed");
         }
@@ -76,7 +73,11 @@ async fn kick(mut req: Request, env: &Env) -> Result<Response> {
         thread_key: String,
     }
     if !openma_cloudflare::service::is_service_call(req.headers(), env) {
-        return webhook::error(404, "not_found_error", "no route for /internal/threads/kick");
+        return webhook::error(
+            404,
+            "not_found_error",
+            "no route for /internal/threads/kick",
+        );
     }
     let Ok(Kick { thread_key }) = req.json::<Kick>().await else {
         return webhook::error(400, "invalid_request_error", "thread_key: required");

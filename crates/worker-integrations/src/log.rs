@@ -26,7 +26,13 @@ pub(crate) fn delivery(
         "outcome": outcome,
     });
     merge(&mut line, detail);
-    write(env, &line, metrics::INTEGRATION_DELIVERIES, provider, outcome)
+    write(
+        env,
+        &line,
+        metrics::INTEGRATION_DELIVERIES,
+        provider,
+        outcome,
+    )
 }
 
 /// A reply's attempt and what became of it.

@@ -86,7 +86,11 @@ pub(crate) async fn deliver_due(
     thread_name: &str,
 ) -> worker::Result<Option<i64>> {
     loop {
-        let Some(row) = store::pending(env, thread_name, 1).await?.into_iter().next() else {
+        let Some(row) = store::pending(env, thread_name, 1)
+            .await?
+            .into_iter()
+            .next()
+        else {
             return Ok(None);
         };
         if row.next_attempt_at > now_i64(openma_cloudflare::now_ms()) {
@@ -174,10 +178,7 @@ async fn prepare(env: &Env, config: &Config, row: &DeliveryRow) -> Result<Reques
 }
 
 /// The integration's access token, opened.
-fn open_token(
-    env: &Env,
-    integration: &store::IntegrationRow,
-) -> Result<String, String> {
+fn open_token(env: &Env, integration: &store::IntegrationRow) -> Result<String, String> {
     let root = openma_cloudflare::setting(env, "PLATFORM_ROOT_SECRET").unwrap_or_default();
     let previous = openma_cloudflare::setting(env, "PLATFORM_ROOT_SECRET_PREVIOUS");
     let ring = Keyring::new(&root, previous.as_deref())

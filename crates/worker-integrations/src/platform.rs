@@ -102,7 +102,11 @@ impl<'a> Platform<'a> {
     }
 
     /// `GET /v1/sessions/{id}/events/stream`, resumed after `after_seq`.
-    pub(crate) async fn stream(&self, session_id: &str, after_seq: u64) -> worker::Result<Response> {
+    pub(crate) async fn stream(
+        &self,
+        session_id: &str,
+        after_seq: u64,
+    ) -> worker::Result<Response> {
         let after = after_seq.to_string();
         let request = self.request(
             Method::Get,

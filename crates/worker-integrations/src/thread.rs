@@ -564,10 +564,7 @@ impl Inner {
         let mut due = due;
         loop {
             let now = now_ms();
-            if self.dirty.get()
-                || due.is_some_and(|d| d <= now)
-                || now - started > WATCH_MS
-            {
+            if self.dirty.get() || due.is_some_and(|d| d <= now) || now - started > WATCH_MS {
                 return Ok(());
             }
             let tick = worker::Delay::from(Duration::from_millis(TICK_MS));

@@ -115,7 +115,10 @@ mod tests {
         let mut watch = TurnWatch::new(None);
         assert_eq!(watch.see(1, &message("user.message", "e1", "hi")), None);
         assert_eq!(watch.see(2, &message("agent.message", "e2", "first")), None);
-        assert_eq!(watch.see(3, &message("agent.message", "e3", "second")), None);
+        assert_eq!(
+            watch.see(3, &message("agent.message", "e3", "second")),
+            None
+        );
         let end = watch.see(4, &idle("end_turn")).unwrap();
         assert_eq!(end.seq, 4);
         assert_eq!(end.reply, Some((ReplyKind::Response, "second".to_owned())));

@@ -27,8 +27,8 @@ use worker::Result;
 
 use crate::config::Config;
 use crate::log;
-use crate::thread::Intake;
 use crate::thread::Delivery;
+use crate::thread::Intake;
 use crate::thread::object_name;
 
 /// Answers one provider delivery.
@@ -55,28 +55,47 @@ pub(crate) async fn receive(
                     &body,
                     now_ms / 1000,
                 ),
-                Provider::Linear => verify_linear(
-                    secret,
-                    header("linear-signature").as_deref(),
-                    &body,
-                    now_ms,
-                ),
-                Provider::Github => verify_github(
-                    secret,
-                    header("x-hub-signature-256").as_deref(),
-                    &body,
-                ),
+                Provider::Linear => {
+                    verify_linear(secret, header("linear-signature").as_deref(), &body, now_ms)
+                }
+                Provider::Github => {
+                    verify_github(secret, header("x-hub-signature-256").as_deref(), &body)
+                }
             }
             .map_err(|e: Rejection| e.to_string())
         }
     };
     if let Err(reason) = verified {
-        keep(ctx, log::delivery(env, provider.as_str(), "rejected", json!({"reason": reason})));
-        return error(401, "authentication_error", "the delivery's signature does not verify");
+        keep(
+            ctx,
+            log::delivery(
+                env,
+                provider.as_str(),
+                "rejected",
+                json!({"reason": reason}),
+            ),
+        );
+        return error(
+            401,
+            "authentication_error",
+            "the delivery's signature does not verify",
+        );
     }
     let Ok(parsed) = serde_json::from_slice::<Value>(&body) else {
-        keep(ctx, log::delivery(env, provider.as_str(), "rejected", json!({"reason": "not JSON"})));
-        return error(400, "invalid_request_error", "the delivery's body is not JSON");
+        keep(
+            ctx,
+            log::delivery(
+                env,
+                provider.as_str(),
+                "rejected",
+                json!({"reason": "not JSON"}),
+            ),
+        );
+        return error(
+            400,
+            "invalid_request_error",
+            "the delivery's body is not JSON",
+        );
     };
     let inbound = match provider {
         Provider::Slack => read_slack(&parsed),
@@ -166,7 +185,10 @@ async fn hand_over(env: &Env, delivery: &Delivery) -> Result<Intake> {
 /// Wakes a conversation's object (`POST /internal/threads/kick`, from the
 /// main worker after a dead reply is re-driven).
 pub(crate) async fn kick(env: &Env, name: &str) -> Result<()> {
-    let stub = env.durable_object("THREADS")?.id_from_name(name)?.get_stub()?;
+    let stub = env
+        .durable_object("THREADS")?
+        .id_from_name(name)?
+        .get_stub()?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post);
     stub.fetch_with_request(Request::new_with_init("https://thread/kick", &init)?)
@@ -190,7 +212,10 @@ fn ignored(
             json!({"reason": reason, "integration_id": integration_id}),
         ),
     );
-    openma_cloudflare::json(200, &json!({"ok": true, "outcome": "ignored", "reason": reason}))
+    openma_cloudflare::json(
+        200,
+        &json!({"ok": true, "outcome": "ignored", "reason": reason}),
+    )
 }
 
 fn keep(ctx: &Context, flush: Option<impl Future<Output = ()> + 'static>) {

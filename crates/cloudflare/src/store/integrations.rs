@@ -342,46 +342,6 @@ pub async fn tenant_delivery(
     .await
 }
 
-/// Up to `limit` pending deliveries of a thread whose attempt is due at
-/// `now_ms`, oldest first.
-pub async fn due(
-    env: &Env,
-    thread_key: &str,
-    now_ms: i64,
-    limit: usize,
-) -> worker::Result<Vec<DeliveryRow>> {
-    super::all(
-        env,
-        &format!(
-            "SELECT {DELIVERY_COLUMNS} FROM integration_deliveries
-             WHERE thread_key = ?1 AND status = 'pending' AND next_attempt_at <= ?2
-             ORDER BY created_at, id LIMIT ?3"
-        ),
-        &[
-            Param::from(thread_key),
-            Param::Int(now_ms),
-            limit_param(limit),
-        ],
-    )
-    .await
-}
-
-/// When the thread's next pending delivery is due (unix ms), if it has one.
-pub async fn next_due_at(env: &Env, thread_key: &str) -> worker::Result<Option<i64>> {
-    #[derive(Deserialize)]
-    struct Next {
-        at: Option<i64>,
-    }
-    let next: Option<Next> = super::first(
-        env,
-        "SELECT MIN(next_attempt_at) AS at FROM integration_deliveries
-         WHERE thread_key = ?1 AND status = 'pending'",
-        &[Param::from(thread_key)],
-    )
-    .await?;
-    Ok(next.and_then(|n| n.at))
-}
-
 /// Records that the provider accepted a delivery after `attempts`
 /// attempts; `false` if there is no such delivery.
 pub async fn mark_sent(
@@ -514,7 +474,11 @@ pub async fn redrive(
 
 /// Up to `limit` pending deliveries of a thread, oldest first, due or not:
 /// a thread's replies go out in the order they were queued.
-pub async fn pending(env: &Env, thread_key: &str, limit: usize) -> worker::Result<Vec<DeliveryRow>> {
+pub async fn pending(
+    env: &Env,
+    thread_key: &str,
+    limit: usize,
+) -> worker::Result<Vec<DeliveryRow>> {
     super::all(
         env,
         &format!(
@@ -541,6 +505,60 @@ pub async fn due_threads(env: &Env, now_ms: i64, limit: usize) -> worker::Result
     )
     .await?;
     Ok(rows.into_iter().map(|r| r.thread_key).collect())
+}
+
+/// An integration's sealed token, for the operator's re-encryption.
+#[derive(Debug, Deserialize)]
+pub struct SealedToken {
+    pub id: String,
+    pub tenant_id: String,
+    pub token_key_id: String,
+    pub token_ciphertext: String,
+}
+
+/// Up to `limit` integrations (of any tenant) whose token is not sealed
+/// under `current_key_id`, with ids after `after`.
+pub async fn stale_tokens(
+    env: &Env,
+    current_key_id: &str,
+    after: &str,
+    limit: usize,
+) -> worker::Result<Vec<SealedToken>> {
+    super::all(
+        env,
+        "SELECT id, tenant_id, token_key_id, token_ciphertext FROM integrations
+         WHERE token_key_id != ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        &[
+            Param::from(current_key_id),
+            Param::from(after),
+            limit_param(limit),
+        ],
+    )
+    .await
+}
+
+/// Replaces an integration's sealed token if it is still the one sealed
+/// under `old_key_id`.
+pub async fn reseal_token(
+    env: &Env,
+    id: &str,
+    old_key_id: &str,
+    key_id: &str,
+    ciphertext: &str,
+) -> worker::Result<bool> {
+    let changed = super::run(
+        env,
+        "UPDATE integrations SET token_key_id = ?3, token_ciphertext = ?4
+         WHERE id = ?1 AND token_key_id = ?2",
+        &[
+            Param::from(id),
+            Param::from(old_key_id),
+            Param::from(key_id),
+            Param::from(ciphertext),
+        ],
+    )
+    .await?;
+    Ok(changed > 0)
 }
 
 #[cfg(test)]

@@ -685,6 +685,117 @@ async fn keys(env: &Env) -> ApiResult<Value> {
     }))
 }
 
+/// What a re-encryption pass did.
+#[derive(Default)]
+struct Reencryption {
+    reencrypted: usize,
+    undecryptable: usize,
+    /// The pass stopped at its limit; another call continues.
+    remaining: bool,
+}
+
+/// The tables whose rows hold a secret sealed with the keyring.
+#[derive(Clone, Copy)]
+enum SealedTable {
+    VaultCredentials,
+    IntegrationTokens,
+}
+
+impl SealedTable {
+    /// Up to `limit` rows after `after` not sealed under the current key.
+    async fn stale(
+        self,
+        env: &Env,
+        current: &str,
+        after: &str,
+        limit: usize,
+    ) -> ApiResult<Vec<store::vaults::SealedRow>> {
+        Ok(match self {
+            Self::VaultCredentials => {
+                store::vaults::stale_sealed(env, current, after, limit).await?
+            }
+            Self::IntegrationTokens => {
+                openma_cloudflare::store::integrations::stale_tokens(env, current, after, limit)
+                    .await?
+                    .into_iter()
+                    .map(|row| store::vaults::SealedRow {
+                        id: row.id,
+                        tenant_id: row.tenant_id,
+                        key_id: row.token_key_id,
+                        ciphertext: row.token_ciphertext,
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    fn aad(self, row: &store::vaults::SealedRow) -> Vec<u8> {
+        match self {
+            Self::VaultCredentials => aad(&row.tenant_id, &row.id),
+            Self::IntegrationTokens => {
+                openma_core::integrations::token_aad(&row.tenant_id, &row.id)
+            }
+        }
+    }
+
+    async fn reseal(
+        self,
+        env: &Env,
+        row: &store::vaults::SealedRow,
+        sealed: &Sealed,
+    ) -> ApiResult<bool> {
+        Ok(match self {
+            Self::VaultCredentials => {
+                store::vaults::reseal(env, &row.tenant_id, &row.id, &row.key_id, sealed).await?
+            }
+            Self::IntegrationTokens => {
+                openma_cloudflare::store::integrations::reseal_token(
+                    env,
+                    &row.id,
+                    &row.key_id,
+                    &sealed.key_id,
+                    &sealed.ciphertext,
+                )
+                .await?
+            }
+        })
+    }
+
+    /// Re-seals this table's stale rows, counting into `tally`.
+    async fn reencrypt(self, env: &Env, ring: &Keyring, tally: &mut Reencryption) -> ApiResult<()> {
+        let mut after = String::new();
+        loop {
+            let rows = self
+                .stale(env, ring.current_key_id(), &after, REENCRYPT_BATCH + 1)
+                .await?;
+            let more = rows.len() > REENCRYPT_BATCH;
+            for row in rows.into_iter().take(REENCRYPT_BATCH) {
+                after.clone_from(&row.id);
+                let aad = self.aad(&row);
+                let Ok(opened) = ring.open(&row.key_id, &row.ciphertext, &aad) else {
+                    tally.undecryptable += 1;
+                    continue;
+                };
+                let mut nonce = [0u8; NONCE_LEN];
+                openma_cloudflare::ids::random_bytes(&mut nonce).map_err(ApiError::internal)?;
+                let sealed = ring
+                    .seal(&opened.plaintext, &aad, nonce)
+                    .map_err(|e| ApiError::internal(format!("sealing a credential: {e}")))?;
+                if self.reseal(env, &row, &sealed).await? {
+                    tally.reencrypted += 1;
+                }
+            }
+            if !more {
+                return Ok(());
+            }
+            if tally.reencrypted + tally.undecryptable >= REENCRYPT_BATCH * 4 {
+                tally.remaining = true;
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// Re-seals every credential not under the current key, with the previous
 /// key from `PLATFORM_ROOT_SECRET_PREVIOUS` or from the body's
 /// `previous_root_secret` (for an operator who cannot set the variable).
@@ -695,37 +806,20 @@ async fn reencrypt(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Value>
         Some(_) => return Err(ApiError::invalid("previous_root_secret: expected a string")),
     };
     let ring = keyring(env, previous)?;
-    let mut after = String::new();
-    let (mut reencrypted, mut undecryptable, mut remaining) = (0usize, 0usize, false);
-    loop {
-        let rows =
-            store::vaults::stale_sealed(env, ring.current_key_id(), &after, REENCRYPT_BATCH + 1)
-                .await?;
-        let more = rows.len() > REENCRYPT_BATCH;
-        for row in rows.into_iter().take(REENCRYPT_BATCH) {
-            after.clone_from(&row.id);
-            let aad = aad(&row.tenant_id, &row.id);
-            let Ok(opened) = ring.open(&row.key_id, &row.ciphertext, &aad) else {
-                undecryptable += 1;
-                continue;
-            };
-            let mut nonce = [0u8; NONCE_LEN];
-            openma_cloudflare::ids::random_bytes(&mut nonce).map_err(ApiError::internal)?;
-            let sealed = ring
-                .seal(&opened.plaintext, &aad, nonce)
-                .map_err(|e| ApiError::internal(format!("sealing a credential: {e}")))?;
-            if store::vaults::reseal(env, &row.tenant_id, &row.id, &row.key_id, &sealed).await? {
-                reencrypted += 1;
-            }
-        }
-        if !more {
-            break;
-        }
-        if reencrypted + undecryptable >= REENCRYPT_BATCH * 4 {
-            remaining = true;
-            break;
+    let mut tally = Reencryption::default();
+    for table in [
+        SealedTable::VaultCredentials,
+        SealedTable::IntegrationTokens,
+    ] {
+        if !tally.remaining {
+            table.reencrypt(env, &ring, &mut tally).await?;
         }
     }
+    let Reencryption {
+        reencrypted,
+        undecryptable,
+        remaining,
+    } = tally;
     let report = json!({
         "type": "credential_reencryption",
         "current_key_id": ring.current_key_id(),
