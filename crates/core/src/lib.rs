@@ -35,6 +35,7 @@ pub mod session;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod tools;
+pub mod webhooks;
 pub mod wire;
 
 pub use harness::Harness;
