@@ -10,6 +10,7 @@ pub mod mock;
 mod mock_mcp;
 mod mock_openai;
 pub mod mock_providers;
+pub mod mock_receiver;
 mod platform;
 pub mod python;
 

@@ -276,6 +276,11 @@ impl Config {
             "GITHUB_API_BASE",
             "OUTBOX_MAX_ATTEMPTS",
             "OUTBOX_RETRY_BASE_MS",
+            // Outbound webhooks: retries, and private addresses (allowed
+            // in local development anyway).
+            "WEBHOOK_MAX_ATTEMPTS",
+            "WEBHOOK_RETRY_BASE_MS",
+            "WEBHOOK_ALLOW_PRIVATE_URLS",
         ] {
             if let Some(value) = env_nonempty(name) {
                 vars.insert(name, value);

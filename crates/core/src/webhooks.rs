@@ -76,7 +76,10 @@ pub fn signature(secret: &str, id: &str, timestamp_s: i64, body: &str) -> Option
     let key = secret_key(secret)?;
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&key).ok()?;
     mac.update(format!("{id}.{timestamp_s}.{body}").as_bytes());
-    Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Some(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// The delivered payload: `{"type": "event", id, created_at, data}` where
@@ -132,16 +135,15 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
     if scheme != "https" && !(allow_private && scheme == "http") {
         return Err("expected an https:// URL".to_owned());
     }
-    let authority = rest
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or_default();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
         return Err("must not carry a user name or password".to_owned());
     }
     let host = match authority.strip_prefix('[') {
         Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
     };
     if host.is_empty() {
         return Err("expected a URL with a host".to_owned());
@@ -183,9 +185,9 @@ pub fn is_private_host(host: &str) -> bool {
                 || ip.is_unspecified()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || ip.to_ipv4_mapped().is_some_and(|v4| {
-                    is_private_host(&v4.to_string())
-                })
+                || ip
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private_host(&v4.to_string()))
         }
         Err(_) => false,
     }
@@ -235,10 +237,18 @@ mod tests {
             for_session_event(
                 &json!({"type": "session.status_idle", "stop_reason": {"type": "requires_action"}})
             ),
-            ["session.status_idled", "session.idled", "session.requires_action"]
+            [
+                "session.status_idled",
+                "session.idled",
+                "session.requires_action"
+            ]
         );
         assert!(for_session_event(&json!({"type": "agent.message"})).is_empty());
-        for kind in ["session.status_run_started", "session.idled", "memory_store.deleted"] {
+        for kind in [
+            "session.status_run_started",
+            "session.idled",
+            "memory_store.deleted",
+        ] {
             assert!(is_event_type(kind));
         }
         assert!(!is_event_type("session.status_idle"));

@@ -19,6 +19,7 @@ mod secrets;
 mod session;
 mod signals;
 mod tools;
+mod webhooks;
 
 use openma_cloudflare::Check;
 use openma_cloudflare::HealthReport;
@@ -32,6 +33,7 @@ use worker::event;
 
 pub use sandbox::Sandbox;
 pub use session::SessionDO;
+pub use webhooks::WebhookSender;
 
 const WORKER: &str = "openma-agent";
 
@@ -46,6 +48,7 @@ const DESCRIPTION: openma_cloudflare::diagnostics::WorkerDescription =
             "BLOBS",
             "SESSION",
             "SANDBOX",
+            "WEBHOOKS",
             "ANALYTICS",
         ],
         settings: &[
@@ -113,6 +116,17 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
             "{}",
             serde_json::json!({"level": "error", "event": "archive_run_failed", "error": e.to_string()})
         );
+    }
+    // Webhook deliveries whose endpoint was never woken (a lost wake): the
+    // endpoints' own alarms carry every retry after the first.
+    #[allow(clippy::cast_possible_truncation)]
+    let now = worker::Date::now().as_millis() as i64;
+    match openma_cloudflare::store::webhooks::due_endpoints(&env, now, 100).await {
+        Ok(endpoints) => openma_cloudflare::webhooks::wake(&env, &endpoints).await,
+        Err(e) => worker::console_error!(
+            "{}",
+            serde_json::json!({"level": "error", "event": "webhook_sweep_failed", "error": e.to_string()})
+        ),
     }
 }
 

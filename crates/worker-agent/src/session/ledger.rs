@@ -117,18 +117,23 @@ impl Inner {
                 return Ok(());
             };
             let mut found = Vec::new();
-            for record in &events {
-                let started = match &record.event.payload {
+            let mut woken: Vec<String> = Vec::new();
+            for logged in &events {
+                woken.extend(emit_webhooks(&self.env, &record, logged).await?);
+                let started = match &logged.event.payload {
                     EventPayload::AgentToolResult(result) => store
-                        .tool_started(&result.tool_use_id, record.seq)
+                        .tool_started(&result.tool_use_id, logged.seq)
                         .map_err(|e| worker::Error::RustError(e.to_string()))?,
                     _ => None,
                 };
-                found.extend(contribution(record, |_| started));
+                found.extend(contribution(logged, |_| started));
             }
             if !found.is_empty() {
                 write(&self.env, &record, &found).await?;
             }
+            woken.sort();
+            woken.dedup();
+            openma_cloudflare::webhooks::wake(&self.env, &woken).await;
             self.save_ledger_seq(last)?;
         }
     }
@@ -160,6 +165,41 @@ impl Inner {
         self.ledger_cursor.set(Some(seq));
         Ok(())
     }
+}
+
+/// Queues the webhook deliveries a logged event produces (a status change:
+/// see `openma_core::webhooks::for_session_event`), once: the source key
+/// names the event, so a pass done again queues nothing new. Answers the
+/// endpoints that got a delivery.
+async fn emit_webhooks(
+    env: &Env,
+    session: &SessionRecord,
+    logged: &openma_core::wire::SessionEvent,
+) -> worker::Result<Vec<String>> {
+    let kinds = match &logged.event.payload {
+        EventPayload::SessionStatusRunning(_)
+        | EventPayload::SessionStatusIdle(_)
+        | EventPayload::SessionStatusRescheduled(_)
+        | EventPayload::SessionStatusTerminated(_) => {
+            openma_core::webhooks::for_session_event(&serde_json::to_value(&logged.event)?)
+        }
+        _ => return Ok(Vec::new()),
+    };
+    let mut woken = Vec::new();
+    for kind in kinds {
+        woken.extend(
+            openma_cloudflare::webhooks::emit(
+                env,
+                &session.tenant_id,
+                kind,
+                &session.id,
+                json!({}),
+                &format!("{}:{}:{kind}", session.id, logged.seq),
+            )
+            .await?,
+        );
+    }
+    Ok(woken)
 }
 
 /// Sends `found` to the ledger in one batch (a D1 transaction): the
