@@ -13,6 +13,7 @@ mod query;
 mod response;
 pub mod service;
 pub mod store;
+pub mod webhooks;
 
 pub use health::Check;
 pub use health::HealthReport;

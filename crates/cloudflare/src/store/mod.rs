@@ -9,6 +9,7 @@ pub mod memory;
 pub mod metrics;
 pub mod model_providers;
 pub mod vault_credentials;
+pub mod webhooks;
 
 use serde::de::DeserializeOwned;
 use worker::D1Database;
