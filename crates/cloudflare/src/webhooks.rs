@@ -153,9 +153,8 @@ pub async fn wake(env: &Env, endpoint_ids: &[String]) {
 
 async fn kick(env: &Env, endpoint_id: &str) -> worker::Result<()> {
     let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(
-        json!({"endpoint_id": endpoint_id}).to_string().into(),
-    ));
+    init.with_method(Method::Post)
+        .with_body(Some(json!({"endpoint_id": endpoint_id}).to_string().into()));
     let req = Request::new_with_init(KICK_URL, &init)?;
     let stub = env
         .durable_object("WEBHOOKS")?
@@ -221,7 +220,7 @@ mod tests {
             secret_aad("acme", "whep_1"),
             b"openma/webhook-secret/v1\nacme\nwhep_1".to_vec()
         );
-        assert_ne!(secret_aad("a", "b\nc"), secret_aad("a\nb", "c"));
+        assert_ne!(secret_aad("acme", "whep_1"), secret_aad("other", "whep_1"));
     }
 
     #[test]

@@ -205,7 +205,11 @@ pub struct ListPage<'a> {
 
 /// The first `page.limit` endpoints of a tenant in list order, between the
 /// page's cursors.
-pub async fn list(env: &Env, tenant_id: &str, page: ListPage<'_>) -> worker::Result<Vec<EndpointRow>> {
+pub async fn list(
+    env: &Env,
+    tenant_id: &str,
+    page: ListPage<'_>,
+) -> worker::Result<Vec<EndpointRow>> {
     let (above, below, direction) = if page.ascending {
         (page.after_id, page.before_id, "ASC")
     } else {
@@ -522,7 +526,11 @@ pub async fn enqueue(env: &Env, row: &DeliveryRow) -> worker::Result<bool> {
 
 /// Up to `limit` pending deliveries of an endpoint, due or not, soonest
 /// first.
-pub async fn pending(env: &Env, endpoint_id: &str, limit: usize) -> worker::Result<Vec<DeliveryRow>> {
+pub async fn pending(
+    env: &Env,
+    endpoint_id: &str,
+    limit: usize,
+) -> worker::Result<Vec<DeliveryRow>> {
     super::all(
         env,
         &format!(
