@@ -220,7 +220,7 @@ mod tests {
             secret_aad("acme", "whep_1"),
             b"openma/webhook-secret/v1\nacme\nwhep_1".to_vec()
         );
-        assert_ne!(secret_aad("a", "b\nc"), secret_aad("a\nb", "c"));
+        assert_ne!(secret_aad("acme", "whep_1"), secret_aad("other", "whep_1"));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The audit trail: who did what. Handlers record an action once it has
 //! happened (tenants, API keys, vault credentials, model providers,
-//! integrations, the re-encryption of credentials), and every request made with the
-//! operator's key to `/v1/operator/*` or `/v1/tenants` is recorded whatever
-//! its outcome. A row names the actor by its key's id (never the key), the
+//! integrations, webhook endpoints, the re-encryption of credentials), and
+//! every request made with the operator's key to `/v1/operator/*` or
+//! `/v1/tenants` is recorded whatever its outcome. A row names the actor by its key's id (never the key), the
 //! object by its id, and carries the request's `request-id`; nothing secret
 //! is ever in one.
 
@@ -47,6 +47,15 @@ pub(crate) enum Action {
     IntegrationCreated,
     /// `DELETE /v1/integrations/{id}`.
     IntegrationDeleted,
+    /// `POST /v1/organizations/webhooks` (`details.enabled_events`).
+    WebhookEndpointCreated,
+    /// `POST /v1/organizations/webhooks/{id}` (`details.changed`: the
+    /// fields).
+    WebhookEndpointUpdated,
+    /// `DELETE /v1/organizations/webhooks/{id}`.
+    WebhookEndpointDeleted,
+    /// `POST /v1/organizations/webhooks/{id}/regenerate_signing_secret`.
+    WebhookSecretRegenerated,
     /// Any request with the operator's key to `/v1/operator/*` or
     /// `/v1/tenants` (`details`: method, path, status).
     OperatorCall,
@@ -71,12 +80,16 @@ impl Action {
             Self::ModelProviderDeleted => "model_provider.deleted",
             Self::IntegrationCreated => "integration.created",
             Self::IntegrationDeleted => "integration.deleted",
+            Self::WebhookEndpointCreated => "webhook_endpoint.created",
+            Self::WebhookEndpointUpdated => "webhook_endpoint.updated",
+            Self::WebhookEndpointDeleted => "webhook_endpoint.deleted",
+            Self::WebhookSecretRegenerated => "webhook_endpoint.secret_regenerated",
             Self::OperatorCall => "operator.call",
         }
     }
 
     /// Every action, for validating the `action` filter.
-    pub(crate) const ALL: [Self; 16] = [
+    pub(crate) const ALL: [Self; 20] = [
         Self::TenantCreated,
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
@@ -92,6 +105,10 @@ impl Action {
         Self::ModelProviderDeleted,
         Self::IntegrationCreated,
         Self::IntegrationDeleted,
+        Self::WebhookEndpointCreated,
+        Self::WebhookEndpointUpdated,
+        Self::WebhookEndpointDeleted,
+        Self::WebhookSecretRegenerated,
         Self::OperatorCall,
     ];
 }

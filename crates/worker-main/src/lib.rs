@@ -312,6 +312,9 @@ async fn serve(
         (Route::IntegrationsApi(route), Some(caller)) => {
             handlers::integrations::serve(route, req, env, &caller).await
         }
+        (Route::Webhooks(route), Some(caller)) => {
+            handlers::webhooks::serve(route, req, env, &caller).await
+        }
         (Route::MemoryStores(route), Some(caller)) => {
             handlers::memory::serve(route, req, env, &caller).await
         }

@@ -70,6 +70,17 @@ impl Query {
         Self(openma_cloudflare::query_pairs(&req.inner().url()))
     }
 
+    /// The query of `pairs`, decoded already (for unit tests of handlers).
+    #[cfg(test)]
+    pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
     /// Every decoded `(key, value)` pair, in order.
     pub(crate) fn pairs(&self) -> &[(String, String)] {
         &self.0

@@ -84,6 +84,9 @@ pub(crate) enum Route {
     /// `/v1/integrations` and everything under it (installs and their
     /// outbox; the webhooks are [`Route::Integrations`]).
     IntegrationsApi(crate::handlers::integrations::IntegrationRoute),
+    /// `/v1/organizations/webhooks` and everything under it: the tenant's
+    /// outbound webhook endpoints.
+    Webhooks(crate::handlers::webhooks::WebhookRoute),
 }
 
 impl Route {
@@ -149,6 +152,10 @@ impl Route {
             (_, ["v1", "integrations", rest @ ..]) => {
                 return crate::handlers::integrations::IntegrationRoute::parse(method, rest)
                     .map(Self::IntegrationsApi);
+            }
+            (_, ["v1", "organizations", "webhooks", rest @ ..]) => {
+                return crate::handlers::webhooks::WebhookRoute::parse(method, rest)
+                    .map(Self::Webhooks);
             }
             (_, ["v1", "memory_stores", rest @ ..]) => {
                 return crate::handlers::memory::MemoryRoute::parse(method, rest)
@@ -227,6 +234,20 @@ mod tests {
             Route::parse(&Method::Get, "/v1/audit_events/"),
             Some(Route::ListAuditEvents)
         );
+        assert_eq!(
+            Route::parse(
+                &Method::Post,
+                "/v1/organizations/webhooks/whep_1/regenerate_signing_secret"
+            ),
+            Some(Route::Webhooks(
+                crate::handlers::webhooks::WebhookRoute::RegenerateSecret("whep_1".into())
+            ))
+        );
+        assert!(
+            Route::parse(&Method::Get, "/v1/organizations/webhooks/")
+                .is_some_and(|route| route.authenticated() && !route.operator_call())
+        );
+        assert_eq!(Route::parse(&Method::Get, "/v1/organizations"), None);
         assert_eq!(Route::parse(&Method::Post, "/v1/usage"), None);
         assert!(Route::CreateTenant.operator_call());
         assert!(!Route::ListAuditEvents.operator_call());

@@ -8,6 +8,7 @@ use openma_core::wire::ApiErrorType;
 use openma_core::wire::Timestamp;
 use openma_core::wire::ValidationError;
 use serde_json::Value;
+use serde_json::json;
 use worker::Env;
 
 use crate::auth::Caller;
@@ -15,6 +16,7 @@ use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::handlers::pages::after;
 use crate::handlers::pages::page;
+use crate::handlers::webhooks::announce;
 use crate::request::Query;
 use crate::request::now;
 use crate::store;
@@ -106,6 +108,7 @@ pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResul
         .map_err(ApiError::internal)?;
     let agent = control::create_agent(params, id, now).map_err(invalid)?;
     store::agents::insert(env, &caller.tenant_id, &agent).await?;
+    announce(env, caller, "agent.created", &agent.id, None, json!({})).await;
     to_value(&agent)
 }
 
@@ -190,6 +193,8 @@ pub(crate) async fn update(env: &Env, caller: &Caller, id: &str, body: &Value) -
             return to_value(&current);
         };
         if store::agents::update(env, &caller.tenant_id, current.version, &next).await? {
+            let version = next.version.to_string();
+            announce(env, caller, "agent.updated", id, Some(&version), json!({})).await;
             return to_value(&next);
         }
         // Another writer got there first, or archived it: a caller who named
@@ -214,6 +219,7 @@ pub(crate) async fn archive(env: &Env, caller: &Caller, id: &str) -> ApiResult<V
     let current = latest(env, caller, id).await?;
     if current.archived_at.is_none() {
         store::agents::archive(env, &caller.tenant_id, id, now()).await?;
+        announce(env, caller, "agent.archived", id, None, json!({})).await;
     }
     to_value(&latest(env, caller, id).await?)
 }

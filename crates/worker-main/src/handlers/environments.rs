@@ -15,6 +15,7 @@ use crate::handlers::agents::include_archived;
 use crate::handlers::agents::invalid;
 use crate::handlers::pages::after;
 use crate::handlers::pages::page;
+use crate::handlers::webhooks::announce;
 use crate::request::Query;
 use crate::request::now;
 use crate::store;
@@ -76,6 +77,15 @@ pub(crate) async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResul
     store::environments::insert(env, &caller.tenant_id, &environment)
         .await
         .map_err(|e| write_error(e, &environment.name))?;
+    announce(
+        env,
+        caller,
+        "environment.created",
+        &environment.id,
+        None,
+        json!({}),
+    )
+    .await;
     to_value(&environment)
 }
 
@@ -110,7 +120,18 @@ pub(crate) async fn tenant_default(env: &Env, caller: &Caller) -> ApiResult<Envi
         .map_err(ApiError::internal)?;
     let environment = control::create_environment(params, id, now);
     match store::environments::insert(env, &caller.tenant_id, &environment).await {
-        Ok(()) => Ok(environment),
+        Ok(()) => {
+            announce(
+                env,
+                caller,
+                "environment.created",
+                &environment.id,
+                None,
+                json!({}),
+            )
+            .await;
+            Ok(environment)
+        }
         // Another request created it first: use that one.
         Err(WriteError::NameTaken) => {
             store::environments::by_name(env, &caller.tenant_id, DEFAULT_NAME)
@@ -154,11 +175,22 @@ pub(crate) async fn update(env: &Env, caller: &Caller, id: &str, body: &Value) -
     if !stored {
         return Err(not_found(id));
     }
+    let change = next.updated_at.to_rfc3339();
+    announce(
+        env,
+        caller,
+        "environment.updated",
+        id,
+        Some(&change),
+        json!({}),
+    )
+    .await;
     to_value(&next)
 }
 
 pub(crate) async fn delete(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {
     if store::environments::delete(env, &caller.tenant_id, id).await? {
+        announce(env, caller, "environment.deleted", id, None, json!({})).await;
         Ok(json!({"id": id, "type": "environment_deleted"}))
     } else {
         Err(not_found(id))
@@ -177,5 +209,6 @@ pub(crate) async fn archive(env: &Env, caller: &Caller, id: &str) -> ApiResult<V
     if !stored {
         return Err(not_found(id));
     }
+    announce(env, caller, "environment.archived", id, None, json!({})).await;
     to_value(&environment)
 }

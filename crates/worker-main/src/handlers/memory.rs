@@ -265,6 +265,12 @@ impl Ctx<'_> {
         &self.caller.tenant_id
     }
 
+    /// Tells the tenant's webhook endpoints about a memory store.
+    async fn announce(&self, event_type: &str, store_id: &str) {
+        let extra = json!({});
+        super::webhooks::announce(self.env, self.caller, event_type, store_id, None, extra).await;
+    }
+
     // ---- stores ----
 
     async fn store(&self, id: &str) -> ApiResult<MemoryStore> {
@@ -300,6 +306,7 @@ impl Ctx<'_> {
             archived_at: None,
         };
         store::memory::put_store(self.env, self.tenant(), &created, true).await?;
+        self.announce("memory_store.created", &created.id).await;
         to_value(&created)
     }
 
@@ -369,6 +376,7 @@ impl Ctx<'_> {
 
     async fn delete_store(&self, id: &str) -> ApiResult<Value> {
         if store::memory::delete_store(self.env, self.tenant(), id).await? {
+            self.announce("memory_store.deleted", id).await;
             Ok(json!({"id": id, "type": "memory_store_deleted"}))
         } else {
             Err(store_not_found(id))
@@ -384,6 +392,7 @@ impl Ctx<'_> {
             if !store::memory::put_store(self.env, self.tenant(), &found, false).await? {
                 return Err(store_not_found(id));
             }
+            self.announce("memory_store.archived", id).await;
         }
         to_value(&found)
     }

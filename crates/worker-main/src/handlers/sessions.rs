@@ -28,6 +28,7 @@ use worker::wasm_bindgen::JsValue;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::error::ApiResult;
+use crate::handlers::webhooks::announce;
 use crate::request::Query;
 use crate::request::now;
 use crate::store;
@@ -96,8 +97,29 @@ pub(crate) async fn serve(
         }
         SessionRoute::Get(id) => forward(env, caller, &id, req, Method::Get, "session").await,
         // The SessionDO writes record changes to the index itself.
-        SessionRoute::Update(id) => forward(env, caller, &id, req, Method::Post, "session").await,
-        SessionRoute::Archive(id) => forward(env, caller, &id, req, Method::Post, "archive").await,
+        SessionRoute::Update(id) => {
+            let mut resp = forward(env, caller, &id, req, Method::Post, "session").await?;
+            if resp.status_code() == 200 {
+                let change = updated_at(&mut resp).await;
+                announce(
+                    env,
+                    caller,
+                    "session.updated",
+                    &id,
+                    Some(&change),
+                    json!({}),
+                )
+                .await;
+            }
+            Ok(resp)
+        }
+        SessionRoute::Archive(id) => {
+            let resp = forward(env, caller, &id, req, Method::Post, "archive").await?;
+            if resp.status_code() == 200 {
+                announce(env, caller, "session.archived", &id, None, json!({})).await;
+            }
+            Ok(resp)
+        }
         SessionRoute::Delete(id) => {
             // The object deletes what it holds, and what the session keeps
             // in R2; then the index row goes. An object that no longer has
@@ -110,6 +132,9 @@ pub(crate) async fn serve(
             };
             if gone {
                 store::sessions::delete(env, &caller.tenant_id, &id).await?;
+            }
+            if resp.as_ref().is_ok_and(|resp| resp.status_code() == 200) {
+                announce(env, caller, "session.deleted", &id, None, json!({})).await;
             }
             resp
         }
@@ -147,6 +172,18 @@ pub(crate) async fn serve(
             super::resources::delete(env, caller, &id, &resource_id).await
         }
     }
+}
+
+/// The `updated_at` of an answered session object, which tells one update
+/// from another (now, when the answer has none).
+async fn updated_at(resp: &mut Response) -> String {
+    let body = match resp.cloned() {
+        Ok(mut copy) => copy.json::<Value>().await.ok(),
+        Err(_) => None,
+    };
+    body.as_ref()
+        .and_then(|body| body["updated_at"].as_str())
+        .map_or_else(|| now().to_rfc3339(), str::to_owned)
 }
 
 /// The session object, as its SessionDO answers `GET`.
@@ -410,7 +447,10 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
     )
     .await;
     match resp {
-        Ok(resp) if resp.status_code() == 200 => relay(resp).await,
+        Ok(resp) if resp.status_code() == 200 => {
+            announce(env, caller, "session.created", &id, None, json!({})).await;
+            relay(resp).await
+        }
         other => {
             // Keep the index consistent with what exists.
             store::sessions::delete(env, &caller.tenant_id, &id).await?;

@@ -37,6 +37,7 @@ use crate::handlers::agents::include_archived;
 use crate::handlers::agents::invalid;
 use crate::handlers::pages::after;
 use crate::handlers::pages::page;
+use crate::handlers::webhooks::announce;
 use crate::request::Query;
 use crate::request::now;
 use crate::store;
@@ -268,6 +269,7 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Value> {
         .map_err(ApiError::internal)?;
     let vault = vaults::create_vault(params, id, now);
     store::vaults::insert_vault(env, &caller.tenant_id, &vault).await?;
+    announce(env, caller, "vault.created", &vault.id, None, json!({})).await;
     to_value(&vault)
 }
 
@@ -299,6 +301,7 @@ async fn update(env: &Env, caller: &Caller, id: &str, body: &Value) -> ApiResult
 async fn delete(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {
     if store::vaults::delete_vault(env, &caller.tenant_id, id).await? {
         record(env, caller, Action::VaultDeleted, id, json!({})).await;
+        announce(env, caller, "vault.deleted", id, None, json!({})).await;
         Ok(json!({"id": id, "type": "vault_deleted"}))
     } else {
         Err(vault_not_found(id))
@@ -316,6 +319,7 @@ async fn archive(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {
             return Err(vault_not_found(id));
         }
         record(env, caller, Action::VaultArchived, id, json!({})).await;
+        announce(env, caller, "vault.archived", id, None, json!({})).await;
     }
     to_value(&vault)
 }
@@ -400,6 +404,16 @@ async fn create_credential(
         Action::VaultCredentialCreated,
         &credential.id,
         json!({"vault_id": vault_id, "auth_type": credential.auth.type_name()}),
+    )
+    .await;
+    let extra = json!({"vault_id": vault_id});
+    announce(
+        env,
+        caller,
+        "vault_credential.created",
+        &credential.id,
+        None,
+        extra,
     )
     .await;
     to_value(&credential)
@@ -526,7 +540,15 @@ async fn delete_credential(
     current(env, caller, vault_id).await?;
     if store::vaults::delete_credential(env, &caller.tenant_id, vault_id, id).await? {
         let details = json!({"vault_id": vault_id});
-        record(env, caller, Action::VaultCredentialDeleted, id, details).await;
+        record(
+            env,
+            caller,
+            Action::VaultCredentialDeleted,
+            id,
+            details.clone(),
+        )
+        .await;
+        announce(env, caller, "vault_credential.deleted", id, None, details).await;
         Ok(json!({"id": id, "type": "vault_credential_deleted"}))
     } else {
         Err(credential_not_found(id))
@@ -553,7 +575,15 @@ async fn archive_credential(
             return Err(credential_not_found(id));
         }
         let details = json!({"vault_id": vault_id});
-        record(env, caller, Action::VaultCredentialArchived, id, details).await;
+        record(
+            env,
+            caller,
+            Action::VaultCredentialArchived,
+            id,
+            details.clone(),
+        )
+        .await;
+        announce(env, caller, "vault_credential.archived", id, None, details).await;
     }
     to_value(&credential)
 }
@@ -699,6 +729,7 @@ struct Reencryption {
 enum SealedTable {
     VaultCredentials,
     IntegrationTokens,
+    WebhookSecrets,
 }
 
 impl SealedTable {
@@ -726,6 +757,18 @@ impl SealedTable {
                     })
                     .collect()
             }
+            Self::WebhookSecrets => {
+                openma_cloudflare::store::webhooks::stale_secrets(env, current, after, limit)
+                    .await?
+                    .into_iter()
+                    .map(|row| store::vaults::SealedRow {
+                        id: row.id,
+                        tenant_id: row.tenant_id,
+                        key_id: row.secret_key_id,
+                        ciphertext: row.secret_ciphertext,
+                    })
+                    .collect()
+            }
         })
     }
 
@@ -734,6 +777,9 @@ impl SealedTable {
             Self::VaultCredentials => aad(&row.tenant_id, &row.id),
             Self::IntegrationTokens => {
                 openma_core::integrations::token_aad(&row.tenant_id, &row.id)
+            }
+            Self::WebhookSecrets => {
+                openma_cloudflare::webhooks::secret_aad(&row.tenant_id, &row.id)
             }
         }
     }
@@ -750,6 +796,16 @@ impl SealedTable {
             }
             Self::IntegrationTokens => {
                 openma_cloudflare::store::integrations::reseal_token(
+                    env,
+                    &row.id,
+                    &row.key_id,
+                    &sealed.key_id,
+                    &sealed.ciphertext,
+                )
+                .await?
+            }
+            Self::WebhookSecrets => {
+                openma_cloudflare::store::webhooks::reseal_secret(
                     env,
                     &row.id,
                     &row.key_id,
@@ -810,6 +866,7 @@ async fn reencrypt(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Value>
     for table in [
         SealedTable::VaultCredentials,
         SealedTable::IntegrationTokens,
+        SealedTable::WebhookSecrets,
     ] {
         if !tally.remaining {
             table.reencrypt(env, &ring, &mut tally).await?;
