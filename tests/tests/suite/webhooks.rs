@@ -182,10 +182,17 @@ async fn a_failing_receiver_is_retried_under_the_same_id_and_a_redirect_disables
     );
     assert!(disabled.get("signing_secret").is_none());
 
-    // An event while it is disabled is never delivered: once enabled
-    // again, the next delivery is the next session's.
+    // An event while it is disabled is never delivered: another endpoint,
+    // queued in the same pass, gets it; the disabled one does not.
+    let witness = MockReceiver::start().unwrap();
+    endpoint(&api, &witness.url(), &["session.status_idled"]).await;
     mock.push(Reply::text("Three."));
-    run_turn(&api).await;
+    let third = run_turn(&api).await;
+    let seen = witness.wait_for(1, WAIT).await.unwrap();
+    assert_eq!(seen[0].json()["data"]["id"], third.as_str());
+    assert_eq!(receiver.received().len(), 4);
+
+    // Enabled again, it clears the reason and gets the next events.
     let enabled = api
         .ok(
             reqwest::Method::POST,
