@@ -35,3 +35,4 @@ mod sessions_api;
 mod turns;
 mod usage;
 mod vaults;
+mod webhooks_api;
