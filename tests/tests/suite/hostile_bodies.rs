@@ -59,6 +59,12 @@ async fn deep_or_non_utf8_bodies_are_refused_at_once_on_every_json_route() {
     )
     .await
     .unwrap();
+    let webhook = post(
+        "/v1/organizations/webhooks",
+        json!({"url": "https://hooks.example.com/in", "enabled_events": ["agent.created"]}),
+    )
+    .await
+    .unwrap();
     let fixture = |name: &str| -> String {
         let value = match name {
             "agent_id" => &agent["id"],
@@ -70,6 +76,7 @@ async fn deep_or_non_utf8_bodies_are_refused_at_once_on_every_json_route() {
             "memory_store_id" => &store["id"],
             "memory_id" => &memory["id"],
             "model_provider_id" => &provider["id"],
+            "webhook_endpoint_id" => &webhook["id"],
             other => panic!("no fixture for the path parameter {other}: add one"),
         };
         value.as_str().unwrap().to_owned()

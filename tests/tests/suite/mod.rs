@@ -36,3 +36,4 @@ mod turns;
 mod usage;
 mod vaults;
 mod webhooks;
+mod webhooks_api;

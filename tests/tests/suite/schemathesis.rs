@@ -63,7 +63,8 @@ async fn the_openapi_document_is_served_without_a_key() {
                 .replace("{memory_version_id}", "memver_x")
                 .replace("{resource_id}", "sesrsc_x")
                 .replace("{integration_id}", "intg_x")
-                .replace("{delivery_id}", "idlv_x");
+                .replace("{delivery_id}", "idlv_x")
+                .replace("{webhook_endpoint_id}", "whep_x");
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (method == reqwest::Method::POST).then(|| json!({}));
             let (status, body) = api.call(method.clone(), &concrete, body).await.unwrap();
@@ -223,6 +224,10 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
     let integration = create(&api, "/v1/integrations", integration_body("st/main")).await;
     let integration_to_delete =
         create(&api, "/v1/integrations", integration_body("st/delete")).await;
+    let webhook_body = json!({"url": "https://hooks.st.example/in",
+        "enabled_events": ["agent.created", "session.idled"]});
+    let webhook = create(&api, "/v1/organizations/webhooks", webhook_body.clone()).await;
+    let webhook_to_delete = create(&api, "/v1/organizations/webhooks", webhook_body).await;
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("schemathesis.toml");
@@ -241,6 +246,7 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
 "path.memory_id" = "{memory}"
 "path.memory_version_id" = "{version}"
 "path.integration_id" = "{integration}"
+"path.webhook_endpoint_id" = "{webhook}"
 
 [[operations]]
 include-operation-id = "archiveAgent"
@@ -293,6 +299,10 @@ parameters = {{ "path.memory_version_id" = "{version_to_redact}" }}
 [[operations]]
 include-operation-id = "deleteIntegration"
 parameters = {{ "path.integration_id" = "{integration_to_delete}" }}
+
+[[operations]]
+include-operation-id = "deleteWebhookEndpoint"
+parameters = {{ "path.webhook_endpoint_id" = "{webhook_to_delete}" }}
 
 [[operations]]
 include-operation-id = "deleteSession"
