@@ -193,7 +193,7 @@ impl Inner {
         let attempts = row.attempts + 1;
         let now = now_ms();
         let at = timestamp(now);
-        let outcome = match check_url(
+        let outcome = match allowed_url(
             &endpoint.url,
             openma_cloudflare::webhooks::allow_private(&self.env),
         ) {
@@ -280,6 +280,14 @@ impl Inner {
             .map_err(|e| format!("opening the signing secret: {e}"))?;
         String::from_utf8(opened.plaintext).map_err(|_| "the signing secret is not text".to_owned())
     }
+}
+
+/// The URL rule on the URL as registered and as a URL parser normalises it
+/// (`https://0x7f.1/` is loopback too).
+fn allowed_url(url: &str, allow_private: bool) -> std::result::Result<(), String> {
+    check_url(url, allow_private)?;
+    let parsed = worker::Url::parse(url).map_err(|e| e.to_string())?;
+    check_url(parsed.as_str(), allow_private)
 }
 
 /// Posts one delivery, signed, without following redirects.
