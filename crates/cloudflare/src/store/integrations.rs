@@ -110,10 +110,6 @@ const INTEGRATION_COLUMNS: &str = "id, tenant_id, provider, external_id, token_k
      token_ciphertext, agent_id, environment_id, vault_ids, bot_login, name, metadata, \
      created_at, updated_at";
 
-fn limit_param(limit: usize) -> Param {
-    Param::Int(i64::try_from(limit).unwrap_or(i64::MAX))
-}
-
 async fn one_integration(
     env: &Env,
     sql: &str,
@@ -214,7 +210,7 @@ pub async fn list(
         &[
             Param::from(tenant_id),
             Param::from(after.unwrap_or_default()),
-            limit_param(limit),
+            Param::from(limit),
         ],
     )
     .await?
@@ -439,7 +435,7 @@ pub async fn list_deliveries(
             Param::from(tenant_id),
             Param::from(status.map(str::to_owned)),
             Param::from(after.unwrap_or_default()),
-            limit_param(limit),
+            Param::from(limit),
         ],
     )
     .await
@@ -486,7 +482,7 @@ pub async fn pending(
              WHERE thread_key = ?1 AND status = 'pending'
              ORDER BY created_at, id LIMIT ?2"
         ),
-        &[Param::from(thread_key), limit_param(limit)],
+        &[Param::from(thread_key), Param::from(limit)],
     )
     .await
 }
@@ -501,64 +497,10 @@ pub async fn due_threads(env: &Env, now_ms: i64, limit: usize) -> worker::Result
         env,
         "SELECT DISTINCT thread_key FROM integration_deliveries
          WHERE status = 'pending' AND next_attempt_at <= ?1 LIMIT ?2",
-        &[Param::Int(now_ms), limit_param(limit)],
+        &[Param::Int(now_ms), Param::from(limit)],
     )
     .await?;
     Ok(rows.into_iter().map(|r| r.thread_key).collect())
-}
-
-/// An integration's sealed token, for the operator's re-encryption.
-#[derive(Debug, Deserialize)]
-pub struct SealedToken {
-    pub id: String,
-    pub tenant_id: String,
-    pub token_key_id: String,
-    pub token_ciphertext: String,
-}
-
-/// Up to `limit` integrations (of any tenant) whose token is not sealed
-/// under `current_key_id`, with ids after `after`.
-pub async fn stale_tokens(
-    env: &Env,
-    current_key_id: &str,
-    after: &str,
-    limit: usize,
-) -> worker::Result<Vec<SealedToken>> {
-    super::all(
-        env,
-        "SELECT id, tenant_id, token_key_id, token_ciphertext FROM integrations
-         WHERE token_key_id != ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-        &[
-            Param::from(current_key_id),
-            Param::from(after),
-            limit_param(limit),
-        ],
-    )
-    .await
-}
-
-/// Replaces an integration's sealed token if it is still the one sealed
-/// under `old_key_id`.
-pub async fn reseal_token(
-    env: &Env,
-    id: &str,
-    old_key_id: &str,
-    key_id: &str,
-    ciphertext: &str,
-) -> worker::Result<bool> {
-    let changed = super::run(
-        env,
-        "UPDATE integrations SET token_key_id = ?3, token_ciphertext = ?4
-         WHERE id = ?1 AND token_key_id = ?2",
-        &[
-            Param::from(id),
-            Param::from(old_key_id),
-            Param::from(key_id),
-            Param::from(ciphertext),
-        ],
-    )
-    .await?;
-    Ok(changed > 0)
 }
 
 #[cfg(test)]

@@ -10,10 +10,6 @@ use worker::Env;
 
 use super::Param;
 
-fn int(n: usize) -> Param {
-    Param::Int(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
 fn rust_error(e: impl std::fmt::Display) -> worker::Error {
     worker::Error::RustError(e.to_string())
 }
@@ -124,7 +120,7 @@ pub async fn list_stores(
             Param::Int(i64::from(filter.include_archived)),
             Param::from(filter.created_gte.map(|t| t.to_rfc3339())),
             Param::from(filter.created_lte.map(|t| t.to_rfc3339())),
-            int(limit),
+            Param::from(limit),
         ],
     )
     .await?;
@@ -261,7 +257,7 @@ pub async fn list_memories(
             Param::from(store_id),
             Param::from(prefix),
             Param::from(after),
-            int(cap),
+            Param::from(cap),
         ],
     )
     .await
@@ -303,7 +299,7 @@ fn version_params(tenant_id: &str, store_id: &str, v: &NewVersion) -> Vec<Param>
         Param::from(v.path.as_str()),
         Param::from(v.content.clone()),
         Param::from(v.content_sha256.clone()),
-        v.content_size_bytes.map_or(Param::Null, int),
+        v.content_size_bytes.map_or(Param::Null, Param::from),
         Param::from(v.created_at.as_str()),
         Param::from(v.api_key_id.clone()),
         Param::from(v.session_id.clone()),
@@ -543,7 +539,7 @@ pub async fn list_versions(
             Param::from(filter.created_gte.map(|t| t.to_rfc3339())),
             Param::from(filter.created_lte.map(|t| t.to_rfc3339())),
             Param::Int(i64::from(filter.service_account)),
-            int(limit),
+            Param::from(limit),
         ],
     )
     .await

@@ -8,6 +8,7 @@ pub mod integrations;
 pub mod memory;
 pub mod metrics;
 pub mod model_providers;
+pub mod sealed;
 pub mod vault_credentials;
 pub mod webhooks;
 
@@ -46,6 +47,13 @@ impl From<String> for Param {
 impl From<i64> for Param {
     fn from(n: i64) -> Self {
         Self::Int(n)
+    }
+}
+
+impl From<usize> for Param {
+    /// A count or a limit (saturating at `i64::MAX`).
+    fn from(n: usize) -> Self {
+        Self::Int(i64::try_from(n).unwrap_or(i64::MAX))
     }
 }
 

@@ -100,10 +100,6 @@ const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, name, description, enabled_e
      disabled_reason, secret_key_id, secret_ciphertext, consecutive_failures, created_at, \
      updated_at";
 
-fn limit_param(limit: usize) -> Param {
-    Param::Int(i64::try_from(limit).unwrap_or(i64::MAX))
-}
-
 async fn one_endpoint(
     env: &Env,
     sql: &str,
@@ -226,7 +222,7 @@ pub async fn list(
             Param::from(tenant_id),
             Param::from(above.map(str::to_owned)),
             Param::from(below.map(str::to_owned)),
-            limit_param(page.limit),
+            Param::from(page.limit),
         ],
     )
     .await
@@ -402,60 +398,6 @@ pub async fn record_failure(env: &Env, id: &str, _now: &str) -> worker::Result<i
     Ok(found.map_or(0, |f| f.consecutive_failures))
 }
 
-/// An endpoint's sealed secret, for the operator's re-encryption.
-#[derive(Debug, Deserialize)]
-pub struct SealedSecret {
-    pub id: String,
-    pub tenant_id: String,
-    pub secret_key_id: String,
-    pub secret_ciphertext: String,
-}
-
-/// Up to `limit` endpoints (of any tenant) whose secret is not sealed under
-/// `current_key_id`, with ids after `after`.
-pub async fn stale_secrets(
-    env: &Env,
-    current_key_id: &str,
-    after: &str,
-    limit: usize,
-) -> worker::Result<Vec<SealedSecret>> {
-    super::all(
-        env,
-        "SELECT id, tenant_id, secret_key_id, secret_ciphertext FROM webhook_endpoints
-         WHERE secret_key_id != ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-        &[
-            Param::from(current_key_id),
-            Param::from(after),
-            limit_param(limit),
-        ],
-    )
-    .await
-}
-
-/// Replaces an endpoint's sealed secret if it is still the one sealed under
-/// `old_key_id` (a regeneration in between wins).
-pub async fn reseal_secret(
-    env: &Env,
-    id: &str,
-    old_key_id: &str,
-    key_id: &str,
-    ciphertext: &str,
-) -> worker::Result<bool> {
-    let changed = super::run(
-        env,
-        "UPDATE webhook_endpoints SET secret_key_id = ?3, secret_ciphertext = ?4
-         WHERE id = ?1 AND secret_key_id = ?2",
-        &[
-            Param::from(id),
-            Param::from(old_key_id),
-            Param::from(key_id),
-            Param::from(ciphertext),
-        ],
-    )
-    .await?;
-    Ok(changed > 0)
-}
-
 /// One event queued for one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DeliveryRow {
@@ -538,7 +480,7 @@ pub async fn pending(
              WHERE endpoint_id = ?1 AND status = 'pending'
              ORDER BY next_attempt_at, id LIMIT ?2"
         ),
-        &[Param::from(endpoint_id), limit_param(limit)],
+        &[Param::from(endpoint_id), Param::from(limit)],
     )
     .await
 }
@@ -640,7 +582,7 @@ pub async fn due_endpoints(env: &Env, now_ms: i64, limit: usize) -> worker::Resu
         env,
         "SELECT DISTINCT endpoint_id FROM webhook_deliveries
          WHERE status = 'pending' AND next_attempt_at <= ?1 LIMIT ?2",
-        &[Param::Int(now_ms), limit_param(limit)],
+        &[Param::Int(now_ms), Param::from(limit)],
     )
     .await?;
     Ok(rows.into_iter().map(|r| r.endpoint_id).collect())

@@ -9,6 +9,8 @@
 //! `POST /v1/operator/credentials/reencrypt` does the same for every stored
 //! credential at once (see `docs/operations.md`).
 
+use openma_cloudflare::store::sealed;
+use openma_cloudflare::store::sealed::SealedRow;
 use openma_core::control::vaults;
 use openma_core::control::vaults::Credential;
 use openma_core::control::vaults::CredentialAuth;
@@ -733,6 +735,15 @@ enum SealedTable {
 }
 
 impl SealedTable {
+    /// The columns of a table sealed like integrations' tokens.
+    const fn columns(self) -> Option<sealed::SealedColumns> {
+        match self {
+            Self::VaultCredentials => None,
+            Self::IntegrationTokens => Some(sealed::INTEGRATION_TOKENS),
+            Self::WebhookSecrets => Some(sealed::WEBHOOK_SECRETS),
+        }
+    }
+
     /// Up to `limit` rows after `after` not sealed under the current key.
     async fn stale(
         self,
@@ -740,39 +751,14 @@ impl SealedTable {
         current: &str,
         after: &str,
         limit: usize,
-    ) -> ApiResult<Vec<store::vaults::SealedRow>> {
-        Ok(match self {
-            Self::VaultCredentials => {
-                store::vaults::stale_sealed(env, current, after, limit).await?
-            }
-            Self::IntegrationTokens => {
-                openma_cloudflare::store::integrations::stale_tokens(env, current, after, limit)
-                    .await?
-                    .into_iter()
-                    .map(|row| store::vaults::SealedRow {
-                        id: row.id,
-                        tenant_id: row.tenant_id,
-                        key_id: row.token_key_id,
-                        ciphertext: row.token_ciphertext,
-                    })
-                    .collect()
-            }
-            Self::WebhookSecrets => {
-                openma_cloudflare::store::webhooks::stale_secrets(env, current, after, limit)
-                    .await?
-                    .into_iter()
-                    .map(|row| store::vaults::SealedRow {
-                        id: row.id,
-                        tenant_id: row.tenant_id,
-                        key_id: row.secret_key_id,
-                        ciphertext: row.secret_ciphertext,
-                    })
-                    .collect()
-            }
+    ) -> ApiResult<Vec<SealedRow>> {
+        Ok(match self.columns() {
+            None => store::vaults::stale_sealed(env, current, after, limit).await?,
+            Some(columns) => sealed::stale(env, columns, current, after, limit).await?,
         })
     }
 
-    fn aad(self, row: &store::vaults::SealedRow) -> Vec<u8> {
+    fn aad(self, row: &SealedRow) -> Vec<u8> {
         match self {
             Self::VaultCredentials => aad(&row.tenant_id, &row.id),
             Self::IntegrationTokens => {
@@ -784,33 +770,17 @@ impl SealedTable {
         }
     }
 
-    async fn reseal(
-        self,
-        env: &Env,
-        row: &store::vaults::SealedRow,
-        sealed: &Sealed,
-    ) -> ApiResult<bool> {
-        Ok(match self {
-            Self::VaultCredentials => {
-                store::vaults::reseal(env, &row.tenant_id, &row.id, &row.key_id, sealed).await?
-            }
-            Self::IntegrationTokens => {
-                openma_cloudflare::store::integrations::reseal_token(
+    async fn reseal(self, env: &Env, row: &SealedRow, new: &Sealed) -> ApiResult<bool> {
+        Ok(match self.columns() {
+            None => store::vaults::reseal(env, &row.tenant_id, &row.id, &row.key_id, new).await?,
+            Some(columns) => {
+                sealed::reseal(
                     env,
+                    columns,
                     &row.id,
                     &row.key_id,
-                    &sealed.key_id,
-                    &sealed.ciphertext,
-                )
-                .await?
-            }
-            Self::WebhookSecrets => {
-                openma_cloudflare::store::webhooks::reseal_secret(
-                    env,
-                    &row.id,
-                    &row.key_id,
-                    &sealed.key_id,
-                    &sealed.ciphertext,
+                    &new.key_id,
+                    &new.ciphertext,
                 )
                 .await?
             }

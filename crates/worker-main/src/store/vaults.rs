@@ -3,6 +3,7 @@
 //! Every query a tenant can reach is scoped by `tenant_id`; the rotation
 //! queries at the end are the operator's and span tenants.
 
+use openma_cloudflare::store::sealed::SealedRow;
 use openma_core::control::vaults::Credential;
 use openma_core::control::vaults::Vault;
 use openma_core::crypto::Sealed;
@@ -18,10 +19,6 @@ fn parse<T: serde::de::DeserializeOwned>(snapshot: &str, what: &str) -> worker::
 
 fn json<T: serde::Serialize>(value: &T) -> worker::Result<String> {
     serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))
-}
-
-fn int(n: usize) -> Param {
-    Param::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,7 +112,7 @@ pub(crate) async fn list_vaults(
             Param::from(tenant_id),
             Param::from(after),
             Param::Int(i64::from(include_archived)),
-            int(limit),
+            Param::from(limit),
         ],
     )
     .await?;
@@ -239,7 +236,7 @@ pub(crate) async fn insert_credential(
             Param::from(json(credential)?),
             Param::from(sealed.key_id.as_str()),
             Param::from(sealed.ciphertext.as_str()),
-            int(max_active),
+            Param::from(max_active),
         ],
     )
     .await?;
@@ -378,7 +375,7 @@ pub(crate) async fn list_credentials(
             Param::from(vault_id),
             Param::from(after),
             Param::Int(i64::from(include_archived)),
-            int(limit),
+            Param::from(limit),
         ],
     )
     .await?;
@@ -414,15 +411,6 @@ pub(crate) async fn reseal(
 
 // ---- rotation (operator; spans tenants) ---------------------------------
 
-/// A sealed credential of any tenant.
-#[derive(Debug, Deserialize)]
-pub(crate) struct SealedRow {
-    pub(crate) id: String,
-    pub(crate) tenant_id: String,
-    pub(crate) key_id: String,
-    pub(crate) ciphertext: String,
-}
-
 /// Up to `limit` sealed credentials not sealed under `current_key_id`,
 /// with ids after `after`.
 pub(crate) async fn stale_sealed(
@@ -436,7 +424,11 @@ pub(crate) async fn stale_sealed(
         "SELECT id, tenant_id, key_id, ciphertext FROM vault_credentials
          WHERE key_id IS NOT NULL AND ciphertext IS NOT NULL AND key_id != ?1 AND id > ?2
          ORDER BY id LIMIT ?3",
-        &[Param::from(current_key_id), Param::from(after), int(limit)],
+        &[
+            Param::from(current_key_id),
+            Param::from(after),
+            Param::from(limit),
+        ],
     )
     .await
 }
