@@ -10,6 +10,7 @@ use std::cell::Cell;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use openma_cloudflare::store::outbox;
 use openma_cloudflare::store::webhooks as store;
 use openma_cloudflare::store::webhooks::DeliveryRow;
 use openma_cloudflare::store::webhooks::EndpointRow;
@@ -218,13 +219,8 @@ impl Inner {
                 Ok(true)
             }
             Attempt::Disable(reason) => {
-                store::mark_dead(&self.env, &row.id, attempts, &reason, &at).await?;
-                store::disable(&self.env, &endpoint.id, &reason, &at).await?;
-                store::drop_pending(&self.env, &endpoint.id, &reason, &at).await?;
-                log(
-                    "webhook_endpoint_disabled",
-                    &json!({"detail": detail, "reason": reason}),
-                );
+                self.disable(endpoint, &row, attempts, &reason, &reason, &detail)
+                    .await?;
                 Ok(false)
             }
             Attempt::Failed(error) => {
@@ -232,18 +228,21 @@ impl Inner {
                 if failures >= DISABLE_AFTER_FAILURES {
                     let reason =
                         format!("{failures} deliveries failed in a row; the last: {error}");
-                    store::mark_dead(&self.env, &row.id, attempts, &error, &at).await?;
-                    store::disable(&self.env, &endpoint.id, &reason, &at).await?;
-                    store::drop_pending(&self.env, &endpoint.id, &reason, &at).await?;
-                    log(
-                        "webhook_endpoint_disabled",
-                        &json!({"detail": detail, "reason": reason}),
-                    );
+                    self.disable(endpoint, &row, attempts, &error, &reason, &detail)
+                        .await?;
                     return Ok(false);
                 }
                 let max = setting(&self.env, "WEBHOOK_MAX_ATTEMPTS", u64::from(MAX_ATTEMPTS));
                 if u64::try_from(attempts).unwrap_or(u64::MAX) >= max {
-                    store::mark_dead(&self.env, &row.id, attempts, &error, &at).await?;
+                    outbox::dead(
+                        &self.env,
+                        outbox::WEBHOOK_DELIVERIES,
+                        &row.id,
+                        attempts,
+                        &error,
+                        &at,
+                    )
+                    .await?;
                     log("webhook_dead", &json!({"detail": detail, "error": error}));
                 } else {
                     let base = setting(&self.env, "WEBHOOK_RETRY_BASE_MS", RETRY_BASE_MS);
@@ -254,7 +253,16 @@ impl Inner {
                     )
                     .min(MAX_DELAY_MS);
                     let next = now + i64::try_from(delay).unwrap_or(i64::MAX / 2);
-                    store::mark_retry(&self.env, &row.id, attempts, next, &error, &at).await?;
+                    outbox::retry(
+                        &self.env,
+                        outbox::WEBHOOK_DELIVERIES,
+                        &row.id,
+                        attempts,
+                        next,
+                        &error,
+                        &at,
+                    )
+                    .await?;
                     log(
                         "webhook_retried",
                         &json!({"detail": detail, "error": error}),
@@ -263,6 +271,36 @@ impl Inner {
                 Ok(true)
             }
         }
+    }
+
+    /// Gives up on `row` (with `error`) and disables its endpoint (with
+    /// `reason`), dropping what else it had queued.
+    async fn disable(
+        &self,
+        endpoint: &EndpointRow,
+        row: &DeliveryRow,
+        attempts: i64,
+        error: &str,
+        reason: &str,
+        detail: &serde_json::Value,
+    ) -> Result<()> {
+        let at = timestamp(now_ms());
+        outbox::dead(
+            &self.env,
+            outbox::WEBHOOK_DELIVERIES,
+            &row.id,
+            attempts,
+            error,
+            &at,
+        )
+        .await?;
+        store::disable(&self.env, &endpoint.id, reason, &at).await?;
+        store::drop_pending(&self.env, &endpoint.id, reason, &at).await?;
+        log(
+            "webhook_endpoint_disabled",
+            &json!({"detail": detail, "reason": reason}),
+        );
+        Ok(())
     }
 
     /// The endpoint's signing secret, opened.

@@ -4,6 +4,7 @@
 
 use openma_cloudflare::store::integrations as store;
 use openma_cloudflare::store::integrations::DeliveryRow;
+use openma_cloudflare::store::outbox;
 use openma_core::crypto::Keyring;
 use openma_core::integrations::Provider;
 use openma_core::integrations::ReplyKind;
@@ -117,7 +118,15 @@ async fn deliver(env: &Env, config: &Config, row: DeliveryRow) -> worker::Result
         }
         ReplyOutcome::Retry { error, .. } if attempts >= i64::from(config.max_attempts) => {
             let error = format!("{error} (attempt {attempts} of {})", config.max_attempts);
-            store::mark_dead(env, &row.id, attempts, &error, &at).await?;
+            outbox::dead(
+                env,
+                outbox::INTEGRATION_DELIVERIES,
+                &row.id,
+                attempts,
+                &error,
+                &at,
+            )
+            .await?;
             log::reply(env, provider, "dead", &row, attempts, Some(&error));
         }
         ReplyOutcome::Retry { error, after_ms } => {
@@ -129,11 +138,28 @@ async fn deliver(env: &Env, config: &Config, row: DeliveryRow) -> worker::Result
                 )
             });
             let next = now_i64(now) + i64::try_from(delay).unwrap_or(i64::MAX / 2);
-            store::mark_retry(env, &row.id, attempts, next, &error, &at).await?;
+            outbox::retry(
+                env,
+                outbox::INTEGRATION_DELIVERIES,
+                &row.id,
+                attempts,
+                next,
+                &error,
+                &at,
+            )
+            .await?;
             log::reply(env, provider, "retried", &row, attempts, Some(&error));
         }
         ReplyOutcome::Dead { error } => {
-            store::mark_dead(env, &row.id, attempts, &error, &at).await?;
+            outbox::dead(
+                env,
+                outbox::INTEGRATION_DELIVERIES,
+                &row.id,
+                attempts,
+                &error,
+                &at,
+            )
+            .await?;
             log::reply(env, provider, "dead", &row, attempts, Some(&error));
         }
     }

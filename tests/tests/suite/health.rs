@@ -79,7 +79,7 @@ async fn two_instances_run_side_by_side_healthy_and_stop_cleanly() {
 
         let integrations = &report["backends"]["integrations"]["detail"];
         assert_eq!(integrations["worker"], "openma-integrations");
-        assert_ok(integrations, &["d1", "kv", "main"]);
+        assert_ok(integrations, &["d1", "kv", "main", "config"]);
     }
 
     // Each instance keeps its state in its own directory.

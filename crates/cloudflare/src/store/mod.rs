@@ -8,6 +8,7 @@ pub mod integrations;
 pub mod memory;
 pub mod metrics;
 pub mod model_providers;
+pub mod outbox;
 pub mod sealed;
 pub mod vault_credentials;
 pub mod webhooks;

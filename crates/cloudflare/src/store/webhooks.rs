@@ -499,58 +499,6 @@ pub async fn mark_sent(env: &Env, id: &str, attempts: i64, now: &str) -> worker:
     Ok(changed > 0)
 }
 
-/// Records a failed attempt of a pending delivery and when to try again;
-/// `false` if there is no pending delivery with that id.
-pub async fn mark_retry(
-    env: &Env,
-    id: &str,
-    attempts: i64,
-    next_attempt_at: i64,
-    error: &str,
-    now: &str,
-) -> worker::Result<bool> {
-    let changed = super::run(
-        env,
-        "UPDATE webhook_deliveries
-         SET attempts = ?2, next_attempt_at = ?3, last_error = ?4, updated_at = ?5
-         WHERE id = ?1 AND status = 'pending'",
-        &[
-            Param::from(id),
-            Param::Int(attempts),
-            Param::Int(next_attempt_at),
-            Param::from(error),
-            Param::from(now),
-        ],
-    )
-    .await?;
-    Ok(changed > 0)
-}
-
-/// Gives up on a pending delivery; `false` if there is no pending delivery
-/// with that id.
-pub async fn mark_dead(
-    env: &Env,
-    id: &str,
-    attempts: i64,
-    error: &str,
-    now: &str,
-) -> worker::Result<bool> {
-    let changed = super::run(
-        env,
-        "UPDATE webhook_deliveries
-         SET status = 'dead', attempts = ?2, last_error = ?3, updated_at = ?4
-         WHERE id = ?1 AND status = 'pending'",
-        &[
-            Param::from(id),
-            Param::Int(attempts),
-            Param::from(error),
-            Param::from(now),
-        ],
-    )
-    .await?;
-    Ok(changed > 0)
-}
-
 /// Gives up on every pending delivery of an endpoint with `reason` (it is
 /// disabled: events while it is are never delivered); answers how many.
 pub async fn drop_pending(
