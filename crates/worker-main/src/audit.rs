@@ -47,6 +47,19 @@ pub(crate) enum Action {
     IntegrationCreated,
     /// `DELETE /v1/integrations/{id}`.
     IntegrationDeleted,
+    /// `POST /v1/deployments` (`details`: agent_id, agent_version, schedule).
+    DeploymentCreated,
+    /// `POST /v1/deployments/{id}` (`details.fields`: the fields sent).
+    DeploymentUpdated,
+    /// `POST /v1/deployments/{id}/pause`.
+    DeploymentPaused,
+    /// `POST /v1/deployments/{id}/unpause`.
+    DeploymentUnpaused,
+    /// `POST /v1/deployments/{id}/archive`.
+    DeploymentArchived,
+    /// `POST /v1/deployments/{id}/run`, by hand or by the scheduler
+    /// (`details`: run_id, trigger, session_id, error).
+    DeploymentRun,
     /// Any request with the operator's key to `/v1/operator/*` or
     /// `/v1/tenants` (`details`: method, path, status).
     OperatorCall,
@@ -71,12 +84,18 @@ impl Action {
             Self::ModelProviderDeleted => "model_provider.deleted",
             Self::IntegrationCreated => "integration.created",
             Self::IntegrationDeleted => "integration.deleted",
+            Self::DeploymentCreated => "deployment.created",
+            Self::DeploymentUpdated => "deployment.updated",
+            Self::DeploymentPaused => "deployment.paused",
+            Self::DeploymentUnpaused => "deployment.unpaused",
+            Self::DeploymentArchived => "deployment.archived",
+            Self::DeploymentRun => "deployment.run",
             Self::OperatorCall => "operator.call",
         }
     }
 
     /// Every action, for validating the `action` filter.
-    pub(crate) const ALL: [Self; 16] = [
+    pub(crate) const ALL: [Self; 22] = [
         Self::TenantCreated,
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
@@ -92,6 +111,12 @@ impl Action {
         Self::ModelProviderDeleted,
         Self::IntegrationCreated,
         Self::IntegrationDeleted,
+        Self::DeploymentCreated,
+        Self::DeploymentUpdated,
+        Self::DeploymentPaused,
+        Self::DeploymentUnpaused,
+        Self::DeploymentArchived,
+        Self::DeploymentRun,
         Self::OperatorCall,
     ];
 }

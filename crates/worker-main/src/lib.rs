@@ -312,6 +312,9 @@ async fn serve(
         (Route::IntegrationsApi(route), Some(caller)) => {
             handlers::integrations::serve(route, req, env, &caller).await
         }
+        (Route::Deployments(route), Some(caller)) => {
+            handlers::deployments::serve(route, req, env, &caller).await
+        }
         (Route::MemoryStores(route), Some(caller)) => {
             handlers::memory::serve(route, req, env, &caller).await
         }

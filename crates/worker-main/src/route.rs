@@ -84,6 +84,9 @@ pub(crate) enum Route {
     /// `/v1/integrations` and everything under it (installs and their
     /// outbox; the webhooks are [`Route::Integrations`]).
     IntegrationsApi(crate::handlers::integrations::IntegrationRoute),
+    /// `/v1/deployments` and `/v1/deployment_runs`, and everything under
+    /// them.
+    Deployments(crate::handlers::deployments::DeploymentRoute),
 }
 
 impl Route {
@@ -149,6 +152,14 @@ impl Route {
             (_, ["v1", "integrations", rest @ ..]) => {
                 return crate::handlers::integrations::IntegrationRoute::parse(method, rest)
                     .map(Self::IntegrationsApi);
+            }
+            (_, ["v1", "deployments", rest @ ..]) => {
+                return crate::handlers::deployments::DeploymentRoute::parse(method, rest)
+                    .map(Self::Deployments);
+            }
+            (_, ["v1", "deployment_runs", rest @ ..]) => {
+                return crate::handlers::deployments::DeploymentRoute::parse_runs(method, rest)
+                    .map(Self::Deployments);
             }
             (_, ["v1", "memory_stores", rest @ ..]) => {
                 return crate::handlers::memory::MemoryRoute::parse(method, rest)
