@@ -59,6 +59,13 @@ async fn deep_or_non_utf8_bodies_are_refused_at_once_on_every_json_route() {
     )
     .await
     .unwrap();
+    let deployment = post(
+        "/v1/deployments",
+        json!({"name": "hostile", "agent": agent["id"], "environment_id": environment["id"],
+               "initial_events": [{"type": "user.message", "content": [{"type": "text", "text": "hi"}]}]}),
+    )
+    .await
+    .unwrap();
     let fixture = |name: &str| -> String {
         let value = match name {
             "agent_id" => &agent["id"],
@@ -70,6 +77,7 @@ async fn deep_or_non_utf8_bodies_are_refused_at_once_on_every_json_route() {
             "memory_store_id" => &store["id"],
             "memory_id" => &memory["id"],
             "model_provider_id" => &provider["id"],
+            "deployment_id" => &deployment["id"],
             other => panic!("no fixture for the path parameter {other}: add one"),
         };
         value.as_str().unwrap().to_owned()
