@@ -801,6 +801,21 @@ async fn unsupported_or_malformed_deployments_are_refused_by_name_and_tenants_se
         .unwrap();
     let message = assert_error(status, &answer, 400, "invalid_request_error");
     assert_eq!(message, "name: cannot be cleared");
+    for action in ["run", "pause", "unpause", "archive"] {
+        let (status, answer) = api
+            .call(
+                Method::POST,
+                &format!("/v1/deployments/{deployment_id}/{action}"),
+                Some(json!({"reason": "testing"})),
+            )
+            .await
+            .unwrap();
+        let message = assert_error(status, &answer, 400, "invalid_request_error");
+        assert!(
+            message.starts_with("reason: unknown field"),
+            "{action}: {message}"
+        );
+    }
 
     // Another tenant sees none of it.
     for (method, path) in [

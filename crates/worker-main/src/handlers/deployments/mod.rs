@@ -119,12 +119,20 @@ pub(crate) async fn serve(
             let body = crate::request::json_body(&mut req).await?;
             update(env, caller, &id, &body).await?
         }
-        DeploymentRoute::Archive(id) => archive(env, caller, &id).await?,
-        DeploymentRoute::Pause(id) => pause(env, caller, &id).await?,
-        DeploymentRoute::Unpause(id) => unpause(env, caller, &id).await?,
+        DeploymentRoute::Archive(id) => {
+            no_fields(&mut req).await?;
+            archive(env, caller, &id).await?
+        }
+        DeploymentRoute::Pause(id) => {
+            no_fields(&mut req).await?;
+            pause(env, caller, &id).await?
+        }
+        DeploymentRoute::Unpause(id) => {
+            no_fields(&mut req).await?;
+            unpause(env, caller, &id).await?
+        }
         DeploymentRoute::Run(id) => {
-            // A run takes no body; a malformed one is refused as such.
-            crate::request::json_body(&mut req).await?;
+            no_fields(&mut req).await?;
             let scheduled_at = scheduled_at(&req, caller)?;
             run::run(env, caller, &id, scheduled_at).await?
         }
@@ -136,6 +144,16 @@ pub(crate) async fn serve(
         ),
     };
     Ok(openma_cloudflare::json(200, &value)?)
+}
+
+/// The actions take no body: none, or `{}`; a field is refused, not
+/// ignored.
+async fn no_fields(req: &mut Request) -> ApiResult<()> {
+    let body = crate::request::json_body(req).await?;
+    match body.as_object().and_then(|b| b.keys().next()) {
+        Some(key) => Err(field(key, "unknown field: this action takes no body")),
+        None => Ok(()),
+    }
 }
 
 /// The scheduled time a service call fires for; `None` for every other

@@ -33,6 +33,11 @@ use crate::request::now;
 /// the scheduler's alarm and of main differ a little).
 const CLOCK_SLACK_MS: u64 = 5_000;
 
+/// How long a recorded run may go without its session or its error before
+/// a later firing for the same time takes it as interrupted (the request
+/// that recorded it ended before it could finish).
+const INTERRUPTED_AFTER_MS: u64 = 120_000;
+
 /// Why a run created no session: the error's `type` and `message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct RunError {
@@ -105,11 +110,14 @@ pub(super) async fn run(
         created_at: now.to_rfc3339(),
     };
     if !store::insert_run(env, &run).await? {
-        // This scheduled time has its run already: answer it.
-        let at = fire.map_or(0, |t| t.0);
-        let existing = store::scheduled_run(env, &row.id, at)
+        // This scheduled time has its run already: answer it, and make
+        // sure the schedule moved past it.
+        let at = fire.unwrap_or(now);
+        let existing = store::scheduled_run(env, &row.id, at.0)
             .await?
             .ok_or_else(|| ApiError::internal("a scheduled run that conflicts but is not found"))?;
+        let existing = interrupted(env, existing, now).await?;
+        advance(env, &row, at, now).await?;
         return Ok(run_object(&existing));
     }
     notify(env, &row.tenant_id, "deployment_run.started", &run.id, "").await;
@@ -132,10 +140,7 @@ pub(super) async fn run(
         }
     }
     if let Some(fire) = fire {
-        let next = schedule_of(&row)
-            .and_then(|s| s.next_after(Timestamp(fire.0.max(now.0))))
-            .map(|t| t.0);
-        store::advance(env, &row, &now.to_rfc3339(), next).await?;
+        advance(env, &row, fire, now).await?;
     }
     let details = json!({"run_id": run.id, "trigger": run.trigger_type,
                          "session_id": run.session_id, "error": run.error});
@@ -149,6 +154,41 @@ pub(super) async fn run(
     )
     .await;
     Ok(run_object(&run))
+}
+
+/// Records that the scheduled run for `fire` started at `now`, and moves
+/// the deployment's next scheduled time past both.
+async fn advance(env: &Env, row: &DeploymentRow, fire: Timestamp, now: Timestamp) -> ApiResult<()> {
+    let next = schedule_of(row)
+        .and_then(|s| s.next_after(Timestamp(fire.0.max(now.0))))
+        .map(|t| t.0);
+    store::advance(env, row, &now.to_rfc3339(), next).await?;
+    Ok(())
+}
+
+/// `run` as it stands, or, when it has neither its session nor its error
+/// long after it was recorded (its request ended midway), failed as
+/// interrupted: a scheduled time is never run twice.
+async fn interrupted(env: &Env, mut run: RunRow, now: Timestamp) -> ApiResult<RunRow> {
+    let stale = Timestamp::parse_rfc3339(&run.created_at)
+        .is_some_and(|at| now.millis_since(at) > INTERRUPTED_AFTER_MS);
+    if run.session_id.is_some() || run.error.is_some() || !stale {
+        return Ok(run);
+    }
+    let error = RunError::new(
+        "unknown_error",
+        "the run was interrupted before its session was created",
+    );
+    if store::finish_run(env, &run.id, None, Some(&error.value())).await? {
+        notify(env, &run.tenant_id, "deployment_run.failed", &run.id, "").await;
+        run.error = Some(error.value());
+        Ok(run)
+    } else {
+        // Finished meanwhile: read it again.
+        Ok(store::get_run(env, &run.tenant_id, &run.id)
+            .await?
+            .unwrap_or(run))
+    }
 }
 
 /// The scheduled time a run for `asked` fires for: of the deployment's
