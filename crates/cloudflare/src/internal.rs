@@ -50,6 +50,9 @@ pub struct SessionRecord {
     /// Archive time; an archived session is read-only.
     #[serde(default)]
     pub archived_at: Option<Timestamp>,
+    /// The deployment that created the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
 }
 
 /// `POST /init`: creates the session.
@@ -94,7 +97,7 @@ impl SessionRecord {
             created_at: self.created_at,
             updated_at: self.updated_at,
             archived_at: self.archived_at,
-            deployment_id: None,
+            deployment_id: self.deployment_id.clone(),
             usage: summary.usage_at(now),
             stats: SessionStats {
                 active_seconds: Some(summary.active_ms_at(now) as f64 / 1000.0),

@@ -9,6 +9,7 @@
 //! - [`control`]: agent create/update rules (validation, versioning, metadata).
 //! - [`crypto`]: secrets at rest (AES-256-GCM, HKDF-derived keys, rotation).
 //! - [`session`]: session state as a fold over the event log.
+//! - [`schedule`]: cron expressions in IANA time zones, and when they fire.
 //! - [`ledger`]: what each event adds to its tenant's usage, and the usage report's query.
 //! - [`harness`]: the turn loop, one [`Harness::step`] at a time.
 //! - [`tools`]: the built-in toolset, custom tools and permission policies.
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod ports;
 pub mod redact;
 pub mod sandbox;
+pub mod schedule;
 pub mod session;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

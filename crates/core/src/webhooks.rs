@@ -16,8 +16,8 @@ pub const SECRET_PREFIX: &str = "whsec_";
 
 /// Every event type an endpoint may subscribe to: the platform's objects
 /// (sessions, agents, environments, vaults and their credentials, memory
-/// stores) as the Managed Agents API names them.
-pub const EVENT_TYPES: [&str; 29] = [
+/// stores, deployments and their runs) as the Managed Agents API names them.
+pub const EVENT_TYPES: [&str; 38] = [
     "session.created",
     "session.running",
     "session.idled",
@@ -47,6 +47,15 @@ pub const EVENT_TYPES: [&str; 29] = [
     "memory_store.created",
     "memory_store.archived",
     "memory_store.deleted",
+    "deployment.created",
+    "deployment.updated",
+    "deployment.paused",
+    "deployment.unpaused",
+    "deployment.archived",
+    "deployment.deleted",
+    "deployment_run.started",
+    "deployment_run.succeeded",
+    "deployment_run.failed",
 ];
 
 /// Whether `kind` is an event type the platform delivers.
@@ -248,6 +257,8 @@ mod tests {
             "session.status_run_started",
             "session.idled",
             "memory_store.deleted",
+            "deployment.paused",
+            "deployment_run.failed",
         ] {
             assert!(is_event_type(kind));
         }

@@ -1,11 +1,13 @@
 //! openma's integrations worker (`openma-integrations`): receives Linear,
 //! Slack and GitHub webhooks, verifies and de-duplicates them, turns them into
 //! sessions through the main worker, and delivers replies through an outbox.
+//! It also fires deployments' schedules (`DeploymentScheduler`).
 
 mod config;
 mod log;
 mod outbox;
 mod platform;
+mod scheduler;
 mod thread;
 mod watch;
 mod webhook;
@@ -27,7 +29,7 @@ const WORKER: &str = "openma-integrations";
 const DESCRIPTION: openma_cloudflare::diagnostics::WorkerDescription =
     openma_cloudflare::diagnostics::WorkerDescription {
         worker: WORKER,
-        bindings: &["DB", "CONFIG", "MAIN", "THREADS", "ANALYTICS"],
+        bindings: &["DB", "CONFIG", "MAIN", "THREADS", "SCHEDULERS", "ANALYTICS"],
         settings: &[
             "OMA_ENVIRONMENT",
             "LOG_LEVEL",
@@ -45,6 +47,7 @@ const DESCRIPTION: openma_cloudflare::diagnostics::WorkerDescription =
         ],
     };
 
+pub use scheduler::DeploymentScheduler;
 pub use thread::IntegrationThread;
 
 #[event(fetch)]
@@ -61,6 +64,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         (Method::Get, "/integrations/status") => status(&env),
         (Method::Get, "/diagnostics") => openma_cloudflare::json(200, &DESCRIPTION.describe(&env)),
         (Method::Post, "/internal/threads/kick") => kick(req, &env).await,
+        (Method::Post, "/internal/deployments/kick") => kick_deployment(req, &env).await,
         (_, path) => webhook::error(404, "not_found_error", &format!("no route for {path}")),
     }
 }
@@ -86,8 +90,31 @@ async fn kick(mut req: Request, env: &Env) -> Result<Response> {
     openma_cloudflare::json(200, &serde_json::json!({"ok": true}))
 }
 
-/// Every minute: wakes the conversations with replies due (a backstop for
-/// the objects' own alarms).
+/// `POST /internal/deployments/kick {deployment_id}`: the main worker
+/// tells a deployment's scheduler that its next scheduled time changed.
+/// Only with the service token.
+async fn kick_deployment(mut req: Request, env: &Env) -> Result<Response> {
+    if !openma_cloudflare::service::is_service_call(req.headers(), env) {
+        return webhook::error(
+            404,
+            "not_found_error",
+            "no route for /internal/deployments/kick",
+        );
+    }
+    let Ok(scheduler::Kick { deployment_id }) = req.json::<scheduler::Kick>().await else {
+        return webhook::error(400, "invalid_request_error", "deployment_id: required");
+    };
+    scheduler::kick(env, &deployment_id).await?;
+    openma_cloudflare::json(200, &serde_json::json!({"ok": true}))
+}
+
+/// How long past its time a deployment must be before the cron wakes its
+/// scheduler (whose own alarm should have fired).
+const DEPLOYMENT_GRACE_MS: i64 = 30_000;
+
+/// Every minute: wakes the conversations with replies due and the
+/// schedulers of deployments overdue (a backstop for the objects' own
+/// alarms).
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     #[allow(clippy::cast_possible_truncation)]
@@ -101,6 +128,17 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
             }
         }
         Err(e) => log::failure("cron_due_threads", &e.to_string(), None),
+    }
+    let overdue = now - DEPLOYMENT_GRACE_MS;
+    match openma_cloudflare::store::deployments::due(&env, overdue, 100).await {
+        Ok(due) => {
+            for deployment in due {
+                if let Err(e) = scheduler::kick(&env, &deployment.id).await {
+                    log::failure("cron_kick_deployment", &e.to_string(), Some(&deployment.id));
+                }
+            }
+        }
+        Err(e) => log::failure("cron_due_deployments", &e.to_string(), None),
     }
 }
 

@@ -55,8 +55,18 @@ impl<'a> Platform<'a> {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Called {
+        self.call_with(method, path, body, &[]).await
+    }
+
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> Called {
         let answered = openma_cloudflare::mcp::within(30_000, async {
-            let mut resp = self.send(self.request(method, path, body, &[])).await?;
+            let mut resp = self.send(self.request(method, path, body, extra)).await?;
             let status = resp.status_code();
             let text = resp.text().await.unwrap_or_default();
             Ok((status, text))
@@ -97,6 +107,18 @@ impl<'a> Platform<'a> {
             Method::Post,
             &format!("/v1/sessions/{session_id}/events"),
             Some(&json!({"events": [event]})),
+        )
+        .await
+    }
+
+    /// `POST /v1/deployments/{id}/run` for the scheduled time
+    /// `scheduled_at` (RFC 3339), which main honours on a service call.
+    pub(crate) async fn run_deployment(&self, deployment_id: &str, scheduled_at: &str) -> Called {
+        self.call_with(
+            Method::Post,
+            &format!("/v1/deployments/{deployment_id}/run"),
+            None,
+            &[("x-openma-scheduled-at", scheduled_at)],
         )
         .await
     }

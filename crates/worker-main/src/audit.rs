@@ -56,6 +56,19 @@ pub(crate) enum Action {
     WebhookEndpointDeleted,
     /// `POST /v1/organizations/webhooks/{id}/regenerate_signing_secret`.
     WebhookSecretRegenerated,
+    /// `POST /v1/deployments` (`details`: agent_id, agent_version, schedule).
+    DeploymentCreated,
+    /// `POST /v1/deployments/{id}` (`details.fields`: the fields sent).
+    DeploymentUpdated,
+    /// `POST /v1/deployments/{id}/pause`.
+    DeploymentPaused,
+    /// `POST /v1/deployments/{id}/unpause`.
+    DeploymentUnpaused,
+    /// `POST /v1/deployments/{id}/archive`.
+    DeploymentArchived,
+    /// `POST /v1/deployments/{id}/run`, by hand or by the scheduler
+    /// (`details`: run_id, trigger, session_id, error).
+    DeploymentRun,
     /// Any request with the operator's key to `/v1/operator/*` or
     /// `/v1/tenants` (`details`: method, path, status).
     OperatorCall,
@@ -84,12 +97,18 @@ impl Action {
             Self::WebhookEndpointUpdated => "webhook_endpoint.updated",
             Self::WebhookEndpointDeleted => "webhook_endpoint.deleted",
             Self::WebhookSecretRegenerated => "webhook_endpoint.secret_regenerated",
+            Self::DeploymentCreated => "deployment.created",
+            Self::DeploymentUpdated => "deployment.updated",
+            Self::DeploymentPaused => "deployment.paused",
+            Self::DeploymentUnpaused => "deployment.unpaused",
+            Self::DeploymentArchived => "deployment.archived",
+            Self::DeploymentRun => "deployment.run",
             Self::OperatorCall => "operator.call",
         }
     }
 
     /// Every action, for validating the `action` filter.
-    pub(crate) const ALL: [Self; 20] = [
+    pub(crate) const ALL: [Self; 26] = [
         Self::TenantCreated,
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
@@ -109,6 +128,12 @@ impl Action {
         Self::WebhookEndpointUpdated,
         Self::WebhookEndpointDeleted,
         Self::WebhookSecretRegenerated,
+        Self::DeploymentCreated,
+        Self::DeploymentUpdated,
+        Self::DeploymentPaused,
+        Self::DeploymentUnpaused,
+        Self::DeploymentArchived,
+        Self::DeploymentRun,
         Self::OperatorCall,
     ];
 }

@@ -315,6 +315,9 @@ async fn serve(
         (Route::Webhooks(route), Some(caller)) => {
             handlers::webhooks::serve(route, req, env, &caller).await
         }
+        (Route::Deployments(route), Some(caller)) => {
+            handlers::deployments::serve(route, req, env, &caller).await
+        }
         (Route::MemoryStores(route), Some(caller)) => {
             handlers::memory::serve(route, req, env, &caller).await
         }

@@ -87,6 +87,9 @@ pub(crate) enum Route {
     /// `/v1/organizations/webhooks` and everything under it: the tenant's
     /// outbound webhook endpoints.
     Webhooks(crate::handlers::webhooks::WebhookRoute),
+    /// `/v1/deployments` and `/v1/deployment_runs`, and everything under
+    /// them.
+    Deployments(crate::handlers::deployments::DeploymentRoute),
 }
 
 impl Route {
@@ -156,6 +159,14 @@ impl Route {
             (_, ["v1", "organizations", "webhooks", rest @ ..]) => {
                 return crate::handlers::webhooks::WebhookRoute::parse(method, rest)
                     .map(Self::Webhooks);
+            }
+            (_, ["v1", "deployments", rest @ ..]) => {
+                return crate::handlers::deployments::DeploymentRoute::parse(method, rest)
+                    .map(Self::Deployments);
+            }
+            (_, ["v1", "deployment_runs", rest @ ..]) => {
+                return crate::handlers::deployments::DeploymentRoute::parse_runs(method, rest)
+                    .map(Self::Deployments);
             }
             (_, ["v1", "memory_stores", rest @ ..]) => {
                 return crate::handlers::memory::MemoryRoute::parse(method, rest)

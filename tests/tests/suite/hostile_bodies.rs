@@ -65,6 +65,13 @@ async fn deep_or_non_utf8_bodies_are_refused_at_once_on_every_json_route() {
     )
     .await
     .unwrap();
+    let deployment = post(
+        "/v1/deployments",
+        json!({"name": "hostile", "agent": agent["id"], "environment_id": environment["id"],
+               "initial_events": [{"type": "user.message", "content": [{"type": "text", "text": "hi"}]}]}),
+    )
+    .await
+    .unwrap();
     let fixture = |name: &str| -> String {
         let value = match name {
             "agent_id" => &agent["id"],
@@ -77,6 +84,7 @@ async fn deep_or_non_utf8_bodies_are_refused_at_once_on_every_json_route() {
             "memory_id" => &memory["id"],
             "model_provider_id" => &provider["id"],
             "webhook_endpoint_id" => &webhook["id"],
+            "deployment_id" => &deployment["id"],
             other => panic!("no fixture for the path parameter {other}: add one"),
         };
         value.as_str().unwrap().to_owned()

@@ -5,6 +5,7 @@ mod auth;
 mod boundary;
 mod cold_reads;
 mod deadlines;
+mod deployments;
 mod durability;
 mod environments;
 mod event_pages;

@@ -64,7 +64,9 @@ async fn the_openapi_document_is_served_without_a_key() {
                 .replace("{resource_id}", "sesrsc_x")
                 .replace("{integration_id}", "intg_x")
                 .replace("{delivery_id}", "idlv_x")
-                .replace("{webhook_endpoint_id}", "whep_x");
+                .replace("{webhook_endpoint_id}", "whep_x")
+                .replace("{deployment_id}", "depl_x")
+                .replace("{deployment_run_id}", "drun_x");
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (method == reqwest::Method::POST).then(|| json!({}));
             let (status, body) = api.call(method.clone(), &concrete, body).await.unwrap();
@@ -229,6 +231,17 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
     let webhook = create(&api, "/v1/organizations/webhooks", webhook_body.clone()).await;
     let webhook_to_delete = create(&api, "/v1/organizations/webhooks", webhook_body).await;
 
+    let deployment_body = json!({"name": "st", "agent": agent, "environment_id": environment,
+        "initial_events": [{"type": "user.message", "content": [{"type": "text", "text": "st"}]}]});
+    let deployment = create(&api, "/v1/deployments", deployment_body.clone()).await;
+    let deployment_to_archive = create(&api, "/v1/deployments", deployment_body).await;
+    let deployment_run = create(
+        &api,
+        &format!("/v1/deployments/{deployment}/run"),
+        json!({}),
+    )
+    .await;
+
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("schemathesis.toml");
     std::fs::write(
@@ -247,6 +260,8 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
 "path.memory_version_id" = "{version}"
 "path.integration_id" = "{integration}"
 "path.webhook_endpoint_id" = "{webhook}"
+"path.deployment_id" = "{deployment}"
+"path.deployment_run_id" = "{deployment_run}"
 
 [[operations]]
 include-operation-id = "archiveAgent"
@@ -303,6 +318,10 @@ parameters = {{ "path.integration_id" = "{integration_to_delete}" }}
 [[operations]]
 include-operation-id = "deleteWebhookEndpoint"
 parameters = {{ "path.webhook_endpoint_id" = "{webhook_to_delete}" }}
+
+[[operations]]
+include-operation-id = "archiveDeployment"
+parameters = {{ "path.deployment_id" = "{deployment_to_archive}" }}
 
 [[operations]]
 include-operation-id = "deleteSession"

@@ -3,6 +3,7 @@
 //! (files, memory). Every query that reads or writes a tenant's objects is
 //! scoped by `tenant_id`.
 
+pub mod deployments;
 pub mod files;
 pub mod integrations;
 pub mod memory;

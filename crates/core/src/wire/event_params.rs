@@ -210,6 +210,82 @@ pub fn parse_initial_events(value: &Value) -> Result<Vec<UserEventParams>, Valid
         .collect()
 }
 
+/// Parses the `initial_events` a session is initialised with by the
+/// platform itself (the sessions API, or a deployment): `user.message`,
+/// `user.define_outcome` and one `system.message` (last, directly after a
+/// `user.message`), at most 50. The public session create is stricter
+/// ([`parse_initial_events`]), and checks first.
+pub fn parse_init_events(value: &Value) -> Result<Vec<UserEventParams>, ValidationError> {
+    let events = array(value, "initial_events")?;
+    if events.len() > MAX_INITIAL_EVENTS {
+        return Err(ValidationError::new(
+            "initial_events",
+            format!("at most {MAX_INITIAL_EVENTS} items"),
+        ));
+    }
+    let parsed = events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let path = index("initial_events", i);
+            let parsed = validate_event(event.clone(), &path)?;
+            match parsed {
+                UserEventParams::UserMessage(_)
+                | UserEventParams::UserDefineOutcome(_)
+                | UserEventParams::SystemMessage(_) => Ok(parsed),
+                _ => Err(ValidationError::new(
+                    join(&path, "type"),
+                    "only user.message, user.define_outcome and system.message are allowed",
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    check_batch_rules(&parsed).map_err(|e| {
+        ValidationError::new(e.path.replacen("events", "initial_events", 1), e.message)
+    })?;
+    Ok(parsed)
+}
+
+/// Parses a deployment's `initial_events`: 1 to 50 `user.message`s, the
+/// last of which may be followed by one `system.message`. Fields other
+/// than `type` and `content` are refused, and so is `user.define_outcome`
+/// (this platform does not evaluate outcomes).
+pub fn parse_deployment_events(value: &Value) -> Result<Vec<UserEventParams>, ValidationError> {
+    let events = array(value, "initial_events")?;
+    if events.is_empty() {
+        return Err(ValidationError::new(
+            "initial_events",
+            "expected at least 1 item(s)",
+        ));
+    }
+    for (i, event) in events.iter().enumerate() {
+        let path = index("initial_events", i);
+        let obj = object(event, &path)?;
+        match obj.get("type").and_then(Value::as_str) {
+            Some("user.message" | "system.message") | None => {}
+            Some("user.define_outcome") => {
+                return Err(ValidationError::new(
+                    join(&path, "type"),
+                    "user.define_outcome is not supported: this platform does not evaluate outcomes",
+                ));
+            }
+            Some(_) => {
+                return Err(ValidationError::new(
+                    join(&path, "type"),
+                    "expected user.message or system.message",
+                ));
+            }
+        }
+        if let Some(key) = obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "type" | "content"))
+        {
+            return Err(ValidationError::new(join(&path, key), "unknown field"));
+        }
+    }
+    parse_init_events(value)
+}
+
 /// Validates one event of `initial_events` or `events`.
 pub fn parse_event(value: &Value, path: &str) -> Result<UserEventParams, ValidationError> {
     validate_event(normalize_aliases(value), path)

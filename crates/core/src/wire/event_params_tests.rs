@@ -115,3 +115,67 @@ fn initial_events_accept_only_messages_and_outcomes() {
         "initial_events"
     );
 }
+
+fn text(kind: &str, text: &str) -> serde_json::Value {
+    json!({"type": kind, "content": [{"type": "text", "text": text}]})
+}
+
+#[test]
+fn a_deployment_starts_with_user_messages_and_at_most_one_system_message() {
+    use super::parse_deployment_events;
+    let events = json!([
+        text("user.message", "one"),
+        text("user.message", "two"),
+        text("system.message", "be brief")
+    ]);
+    let parsed = parse_deployment_events(&events).unwrap();
+    assert_eq!(parsed.len(), 3);
+    assert_eq!(parsed[2].type_name(), "system.message");
+    let message =
+        |value: serde_json::Value| parse_deployment_events(&value).unwrap_err().to_string();
+    assert_eq!(
+        message(json!([])),
+        "initial_events: expected at least 1 item(s)"
+    );
+    assert!(message(json!([text("system.message", "x")])).starts_with("initial_events[0]:"));
+    assert!(
+        message(json!([
+            text("user.message", "x"),
+            text("system.message", "y"),
+            text("user.message", "z")
+        ]))
+        .starts_with("initial_events[1]: system.message must be the last event")
+    );
+    assert!(
+        message(json!([{"type": "user.define_outcome", "description": "d", "rubric": {"type": "text", "content": "r"}}]))
+            .starts_with("initial_events[0].type: user.define_outcome is not supported")
+    );
+    assert_eq!(
+        message(
+            json!([{"type": "user.message", "content": [{"type": "text", "text": "x"}], "extra": 1}])
+        ),
+        "initial_events[0].extra: unknown field"
+    );
+    assert!(message(json!([{"type": "user.interrupt"}])).starts_with("initial_events[0].type:"));
+    let fifty_one: Vec<_> = (0..51)
+        .map(|i| text("user.message", &i.to_string()))
+        .collect();
+    assert_eq!(
+        message(json!(fifty_one)),
+        "initial_events: at most 50 items"
+    );
+}
+
+#[test]
+fn the_platform_may_initialise_a_session_with_a_system_message() {
+    use super::parse_init_events;
+    use super::parse_initial_events;
+    let events = json!([
+        text("user.message", "hi"),
+        text("system.message", "be brief")
+    ]);
+    assert_eq!(parse_init_events(&events).unwrap().len(), 2);
+    // The public session create still refuses it.
+    assert!(parse_initial_events(&events).is_err());
+    assert!(parse_init_events(&json!([text("system.message", "alone")])).is_err());
+}

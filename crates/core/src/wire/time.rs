@@ -118,7 +118,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 // The inverse of `days_from_civil`.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

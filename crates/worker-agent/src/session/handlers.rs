@@ -118,7 +118,7 @@ pub(crate) async fn init(inner: &Rc<Inner>, mut req: Request) -> Result<Response
     if inner.record()?.is_some() {
         return error(ApiErrorType::ConflictError, "the session already exists");
     }
-    let events = match openma_core::wire::event_params::parse_initial_events(&Value::Array(
+    let events = match openma_core::wire::event_params::parse_init_events(&Value::Array(
         params.initial_events,
     )) {
         Ok(events) => events,

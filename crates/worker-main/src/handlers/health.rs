@@ -14,7 +14,7 @@ use crate::WORKER;
 
 /// The D1 migrations of this release, in order: `/ready` requires each to
 /// be applied (a unit test keeps the list equal to `migrations/`).
-pub(crate) const MIGRATIONS: [&str; 17] = [
+pub(crate) const MIGRATIONS: [&str; 18] = [
     "0001_tenants.sql",
     "0002_default_tenant_and_key_hints.sql",
     "0003_agents.sql",
@@ -32,6 +32,7 @@ pub(crate) const MIGRATIONS: [&str; 17] = [
     "0015_operations.sql",
     "0016_integrations.sql",
     "0017_webhooks.sql",
+    "0018_deployments.sql",
 ];
 
 /// How long a healthy `/health` answer is served again before the backends

@@ -4,6 +4,7 @@ pub(crate) mod agents;
 pub(crate) mod api_keys;
 pub(crate) mod archive;
 pub(crate) mod audit_events;
+pub(crate) mod deployments;
 pub(crate) mod environments;
 pub(crate) mod files;
 pub(crate) mod health;

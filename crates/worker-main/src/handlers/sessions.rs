@@ -311,6 +311,18 @@ fn agent_spec(body: &Value) -> ApiResult<Value> {
 }
 
 async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response> {
+    create_session(env, caller, body, None).await
+}
+
+/// Creates a session from a create body; `deployment_id` names the
+/// deployment that asks for it (whose initial events were checked by its
+/// own rules, and may end with a `system.message`).
+pub(crate) async fn create_session(
+    env: &Env,
+    caller: &Caller,
+    body: &Value,
+    deployment_id: Option<&str>,
+) -> ApiResult<Response> {
     let agent_spec = &agent_spec(body)?;
     // Without one, the session runs in the tenant's default environment.
     let environment_id = match body.get("environment_id") {
@@ -343,7 +355,11 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
     let initial_events = match body.get("initial_events") {
         None | Some(Value::Null) => Vec::new(),
         Some(value) => {
-            openma_core::wire::event_params::parse_initial_events(value)?;
+            if deployment_id.is_some() {
+                openma_core::wire::event_params::parse_init_events(value)?;
+            } else {
+                openma_core::wire::event_params::parse_initial_events(value)?;
+            }
             value.as_array().cloned().unwrap_or_default()
         }
     };
@@ -405,6 +421,7 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
         created_at: now,
         updated_at: now,
         archived_at: None,
+        deployment_id: deployment_id.map(str::to_owned),
     };
     let starts_running = !initial_events.is_empty();
     store::sessions::insert(
@@ -420,6 +437,7 @@ async fn create(env: &Env, caller: &Caller, body: &Value) -> ApiResult<Response>
             created_at: now.to_rfc3339(),
             updated_at: now.to_rfc3339(),
             archived_at: None,
+            deployment_id: deployment_id.map(str::to_owned),
             record: Some(serde_json::to_string(&record).map_err(ApiError::internal)?),
             summary: Some(
                 serde_json::to_string(&openma_cloudflare::internal::created_summary(
@@ -473,6 +491,7 @@ async fn list(env: &Env, caller: &Caller, query: &Query) -> ApiResult<Value> {
     };
     let mut filter = ListFilter {
         agent_id: query.get("agent_id").map(str::to_owned),
+        deployment_id: query.get("deployment_id").map(str::to_owned),
         ..ListFilter::default()
     };
     if let Some(version) = query.get("agent_version") {

@@ -19,6 +19,9 @@ pub(crate) struct SessionRow {
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
     pub(crate) archived_at: Option<String>,
+    /// The deployment that created the session.
+    #[serde(default)]
+    pub(crate) deployment_id: Option<String>,
     /// The session record as JSON, kept by the SessionDO.
     #[serde(default)]
     pub(crate) record: Option<String>,
@@ -54,8 +57,9 @@ pub(crate) async fn insert(env: &Env, row: &SessionRow) -> worker::Result<()> {
     super::run(
         env,
         "INSERT INTO sessions (id, tenant_id, agent_id, agent_version, environment_id, title,
-                               status, created_at, updated_at, archived_at, record, summary)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                               status, created_at, updated_at, archived_at, record, summary,
+                               deployment_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         &[
             Param::from(row.id.as_str()),
             Param::from(row.tenant_id.as_str()),
@@ -69,6 +73,7 @@ pub(crate) async fn insert(env: &Env, row: &SessionRow) -> worker::Result<()> {
             Param::from(row.archived_at.clone()),
             Param::from(row.record.clone()),
             Param::from(row.summary.clone()),
+            Param::from(row.deployment_id.clone()),
         ],
     )
     .await
@@ -90,6 +95,7 @@ pub(crate) async fn delete(env: &Env, tenant_id: &str, id: &str) -> worker::Resu
 #[derive(Debug, Default)]
 pub(crate) struct ListFilter {
     pub(crate) agent_id: Option<String>,
+    pub(crate) deployment_id: Option<String>,
     pub(crate) agent_version: Option<i64>,
     pub(crate) statuses: Vec<String>,
     pub(crate) created: Vec<(&'static str, String)>,
@@ -107,7 +113,7 @@ pub(crate) async fn list(
 ) -> worker::Result<Vec<SessionRow>> {
     let mut sql = String::from(
         "SELECT id, tenant_id, agent_id, agent_version, environment_id, title, status,
-                created_at, updated_at, archived_at, record, summary
+                created_at, updated_at, archived_at, deployment_id, record, summary
          FROM sessions WHERE tenant_id = ?1",
     );
     let mut params = vec![Param::from(tenant_id)];
@@ -120,6 +126,13 @@ pub(crate) async fn list(
             &mut sql,
             " AND agent_id = ?",
             Param::from(agent_id.as_str()),
+        );
+    }
+    if let Some(deployment_id) = &filter.deployment_id {
+        bind(
+            &mut sql,
+            " AND deployment_id = ?",
+            Param::from(deployment_id.as_str()),
         );
     }
     if let Some(version) = filter.agent_version {
