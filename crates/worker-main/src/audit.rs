@@ -47,6 +47,10 @@ pub(crate) enum Action {
     IntegrationCreated,
     /// `DELETE /v1/integrations/{id}`.
     IntegrationDeleted,
+    /// `POST /v1/environments/{id}/keys`.
+    EnvironmentKeyCreated,
+    /// `DELETE /v1/environments/{id}/keys/{id}`.
+    EnvironmentKeyRevoked,
     /// Any request with the operator's key to `/v1/operator/*` or
     /// `/v1/tenants` (`details`: method, path, status).
     OperatorCall,
@@ -71,12 +75,14 @@ impl Action {
             Self::ModelProviderDeleted => "model_provider.deleted",
             Self::IntegrationCreated => "integration.created",
             Self::IntegrationDeleted => "integration.deleted",
+            Self::EnvironmentKeyCreated => "environment_key.created",
+            Self::EnvironmentKeyRevoked => "environment_key.revoked",
             Self::OperatorCall => "operator.call",
         }
     }
 
     /// Every action, for validating the `action` filter.
-    pub(crate) const ALL: [Self; 16] = [
+    pub(crate) const ALL: [Self; 18] = [
         Self::TenantCreated,
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
@@ -92,6 +98,8 @@ impl Action {
         Self::ModelProviderDeleted,
         Self::IntegrationCreated,
         Self::IntegrationDeleted,
+        Self::EnvironmentKeyCreated,
+        Self::EnvironmentKeyRevoked,
         Self::OperatorCall,
     ];
 }

@@ -63,7 +63,9 @@ async fn the_openapi_document_is_served_without_a_key() {
                 .replace("{memory_version_id}", "memver_x")
                 .replace("{resource_id}", "sesrsc_x")
                 .replace("{integration_id}", "intg_x")
-                .replace("{delivery_id}", "idlv_x");
+                .replace("{delivery_id}", "idlv_x")
+                .replace("{work_id}", "work_x")
+                .replace("{key_id}", "envkey_x");
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (method == reqwest::Method::POST).then(|| json!({}));
             let (status, body) = api.call(method.clone(), &concrete, body).await.unwrap();
@@ -135,6 +137,30 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
     let environment = create(&api, "/v1/environments", json!({"name": "st-main"})).await;
     let env_to_delete = create(&api, "/v1/environments", json!({"name": "st-delete"})).await;
     let env_to_archive = create(&api, "/v1/environments", json!({"name": "st-archive"})).await;
+    // A self-hosted environment for the work queue's and keys' operations,
+    // with a session's item queued and a key to revoke.
+    let hosted = create(
+        &api,
+        "/v1/environments",
+        json!({"name": "st-hosted", "config": {"type": "self_hosted"}}),
+    )
+    .await;
+    let hosted_key = create(&api, &format!("/v1/environments/{hosted}/keys"), json!({})).await;
+    create(
+        &api,
+        "/v1/sessions",
+        json!({"agent": agent, "environment_id": hosted}),
+    )
+    .await;
+    let hosted_work = api
+        .ok(
+            reqwest::Method::GET,
+            &format!("/v1/environments/{hosted}/work"),
+            None,
+        )
+        .await
+        .unwrap();
+    let work = hosted_work["data"][0]["id"].as_str().unwrap().to_owned();
     let session_body = json!({"agent": agent, "environment_id": environment});
     let session = create(&api, "/v1/sessions", session_body.clone()).await;
     let session_to_delete = create(&api, "/v1/sessions", session_body.clone()).await;
@@ -241,6 +267,8 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
 "path.memory_id" = "{memory}"
 "path.memory_version_id" = "{version}"
 "path.integration_id" = "{integration}"
+"path.work_id" = "{work}"
+"path.key_id" = "{hosted_key}"
 
 [[operations]]
 include-operation-id = "archiveAgent"
@@ -293,6 +321,50 @@ parameters = {{ "path.memory_version_id" = "{version_to_redact}" }}
 [[operations]]
 include-operation-id = "deleteIntegration"
 parameters = {{ "path.integration_id" = "{integration_to_delete}" }}
+
+[[operations]]
+include-operation-id = "createEnvironmentKey"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "listEnvironmentKeys"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "deleteEnvironmentKey"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "listWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "pollWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "getWorkQueueStats"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "getWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "updateWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "ackWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "heartbeatWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "stopWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
 
 [[operations]]
 include-operation-id = "deleteSession"

@@ -17,3 +17,4 @@ pub(crate) mod sessions;
 pub(crate) mod tenants;
 pub(crate) mod usage;
 pub(crate) mod vaults;
+pub(crate) mod work;
