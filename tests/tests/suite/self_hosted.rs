@@ -1,10 +1,16 @@
-//! Self-hosted environments: environment keys, and the work queue as the
-//! SDK's worker drives it.
+//! Self-hosted environments: environment keys, the work queue as the SDK's
+//! worker drives it, and sessions whose file and shell tools the official
+//! SDK's own `EnvironmentWorker` runs (`tests/python/self_hosted.py`).
+
+use std::time::Duration;
+use std::time::Instant;
 
 use openma_core::control::work::sessions_token_from_secret;
 use openma_e2e::Api;
 use openma_e2e::MockModel;
+use openma_e2e::Platform;
 use openma_e2e::Reply;
+use openma_e2e::python;
 use openma_e2e::unique;
 use reqwest::Method;
 use serde_json::Value;
@@ -71,6 +77,32 @@ async fn item_of(api: &Api, env_id: &str, session_id: &str) -> Option<Value> {
         .rev()
         .find(|item| item["data"]["id"] == session_id)
         .cloned()
+}
+
+/// Polls `check` every 200 ms until it gives a value, or panics after
+/// `timeout` with `what` and `context()`.
+async fn wait_for<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    context: impl Fn() -> String,
+    check: F,
+) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "timed out waiting for {what}\n{}",
+            context()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -435,4 +467,221 @@ async fn environment_keys_open_only_their_queue_which_serves_the_worker_protocol
         .await
         .unwrap();
     assert_eq!(status, 401);
+}
+
+#[test]
+fn the_sdk_worker_serves_a_self_hosted_session() {
+    let mock = MockModel::start().unwrap();
+    mock.push(Reply::tool_use(
+        "toolu_1",
+        "bash",
+        json!({"command": "echo served-by-the-worker in \"$PWD\""}),
+    ));
+    mock.push(Reply::text("The worker answered."));
+    let platform = start(&mock);
+    let stdout = python::run_script(
+        &platform,
+        platform.api_key(),
+        "self_hosted.py",
+        &["scenario"],
+    )
+    .unwrap_or_else(|err| panic!("{err:#}\n--- platform ---\n{}", platform.output()));
+    let summary = python::summary(&stdout).unwrap();
+    assert_eq!(summary["sdk_version"], "2.17.0");
+    assert_eq!(summary["key"]["type"], "environment_key");
+    assert_eq!(summary["key"]["prefix"], "oma_env_");
+    assert_eq!(summary["queued"], json!({"depth": 1, "pending": 0}));
+
+    // The platform asked; the worker ran bash in its own directory.
+    assert_eq!(
+        summary["tool_use"],
+        json!({"name": "bash", "permission": "allow"})
+    );
+    let workdir = summary["workdir"].as_str().unwrap();
+    let result = summary["tool_result"]["text"].as_str().unwrap();
+    assert!(result.contains("served-by-the-worker in"), "{summary:#}");
+    assert!(
+        result.contains(workdir),
+        "ran in the worker's directory: {summary:#}"
+    );
+    assert_eq!(summary["tool_result"]["is_error"], false);
+    assert_eq!(summary["reply"], "The worker answered.");
+    let streamed: Vec<&str> = summary["streamed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let at = |kind: &str| {
+        streamed
+            .iter()
+            .position(|t| *t == kind)
+            .unwrap_or(usize::MAX)
+    };
+    assert!(
+        at("agent.tool_use") < at("user.tool_result"),
+        "{streamed:?}"
+    );
+    assert!(at("user.tool_result") < at("agent.message"), "{streamed:?}");
+    assert!(
+        !streamed.contains(&"agent.tool_result"),
+        "the platform ran nothing: {streamed:?}"
+    );
+
+    // The model saw the worker's output as the tool's result.
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2);
+    let seen = requests[1].body["messages"].to_string();
+    assert!(seen.contains("served-by-the-worker"), "{seen}");
+
+    // The worker let the item go after the session's idle time.
+    assert_eq!(
+        summary["work"],
+        json!({"state": "stopped", "acknowledged": true, "started": true, "heartbeat": true, "secret": null})
+    );
+    assert_eq!(
+        summary["stats_after"],
+        json!({"depth": 0, "pending": 0, "workers_polling": 1})
+    );
+    assert_eq!(summary["status"], "idle");
+
+    // By hand, as the SDK's lease does it: a stale heartbeat is 412.
+    assert_eq!(summary["claimed_session"], true);
+    assert_eq!(
+        summary["first_heartbeat"],
+        json!({"lease_extended": true, "state": "active"})
+    );
+    let stale = &summary["stale_heartbeat"];
+    assert_eq!(stale["status"], 412, "{summary:#}");
+    assert_eq!(stale["error_code"], "heartbeat_precondition_failed");
+    assert_eq!(stale["current_state"]["last_heartbeat"], stale["stored"]);
+    assert_eq!(stale["current_state"]["lease_extended"], false);
+    assert_eq!(stale["current_state"]["state"], "active");
+    assert_eq!(summary["token_elsewhere"], 403);
+    assert_eq!(summary["stopped_by_token"], "stopped");
+    assert_eq!(summary["token_after_stop"], 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_workers_item_is_reclaimed_by_a_second_worker() {
+    let mock = MockModel::start().unwrap();
+    mock.push(Reply::tool_use(
+        "toolu_1",
+        "bash",
+        json!({"command": "echo reclaimed in \"$PWD\""}),
+    ));
+    mock.push(Reply::text("Done after the reclaim."));
+    // A short lease, so that the dead worker's item lapses soon.
+    let platform = Platform::builder()
+        .env("ANTHROPIC_BASE_URL", &mock.base_url())
+        .env("WORK_LEASE_TTL_SECONDS", "4")
+        .start()
+        .unwrap();
+    let api = Api::new(&platform);
+    let (env_id, key) = hosted_environment(&api).await;
+    let session_id = session_in(&api, &env_id).await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let worker = |name: &str, dir: &tempfile::TempDir| {
+        python::spawn_script(
+            &platform,
+            platform.api_key(),
+            "self_hosted.py",
+            &["worker", &env_id, &key, dir.path().to_str().unwrap(), name],
+        )
+        .unwrap()
+    };
+
+    // The first worker claims the session's item, and dies.
+    let mut first = worker("first", &dirs[0]);
+    let claimed = wait_for(
+        "the first worker to hold the item",
+        Duration::from_secs(60),
+        || first.output(),
+        || async {
+            item_of(&api, &env_id, &session_id)
+                .await
+                .filter(|item| item["state"] == "active")
+        },
+    )
+    .await;
+    first.kill().unwrap();
+
+    // The model asks for bash; nobody is there to run it.
+    api.send_message(&session_id, "Where are you?")
+        .await
+        .unwrap();
+    let events_of = || async { api.events(&session_id).await.unwrap() };
+    wait_for(
+        "the session to wait on the bash call",
+        Duration::from_secs(30),
+        String::new,
+        || async {
+            let events = events_of().await;
+            events
+                .iter()
+                .any(|e| {
+                    e["type"] == "session.status_idle"
+                        && e["stop_reason"]["type"] == "requires_action"
+                })
+                .then_some(())
+        },
+    )
+    .await;
+
+    // The second worker reclaims the item once its lease lapses, and runs it.
+    let second = worker("second", &dirs[1]);
+    let events = wait_for(
+        "the second worker to serve the session",
+        Duration::from_secs(90),
+        || {
+            format!(
+                "{}\n--- platform ---\n{}",
+                second.output(),
+                platform.output()
+            )
+        },
+        || async {
+            let events = events_of().await;
+            events
+                .iter()
+                .any(|e| {
+                    e["type"] == "session.status_idle" && e["stop_reason"]["type"] == "end_turn"
+                })
+                .then_some(events)
+        },
+    )
+    .await;
+    let result = events
+        .iter()
+        .find(|e| e["type"] == "user.tool_result")
+        .unwrap();
+    let text = result["content"][0]["text"].as_str().unwrap();
+    let second_dir = dirs[1].path().to_str().unwrap();
+    assert!(
+        text.contains(&format!("reclaimed in {second_dir}")),
+        "{text}"
+    );
+    let reply = events
+        .iter()
+        .rfind(|e| e["type"] == "agent.message")
+        .unwrap();
+    assert_eq!(reply["content"][0]["text"], "Done after the reclaim.");
+
+    // The same item, handed to the second worker, which let it go when done.
+    let item = wait_for(
+        "the second worker to stop the item",
+        Duration::from_secs(30),
+        || second.output(),
+        || async {
+            item_of(&api, &env_id, &session_id)
+                .await
+                .filter(|item| item["state"] == "stopped")
+        },
+    )
+    .await;
+    assert_eq!(item["id"], claimed["id"]);
+    assert!(
+        item["started_at"].as_str() > claimed["started_at"].as_str(),
+        "started again by the second worker: {item} after {claimed}"
+    );
 }
