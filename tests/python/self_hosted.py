@@ -129,7 +129,15 @@ async def scenario():
     second = await client.beta.sessions.create(agent=agent.id, environment_id=environment.id)
     os.environ.pop("ANTHROPIC_API_KEY", None)
     by_key = anthropic.AsyncAnthropic(auth_token=key["key"], max_retries=0)
-    claimed = await by_key.beta.environments.work.poll(environment.id, block_ms=999, anthropic_worker_id="e2e-by-hand")
+
+    # The cancelled worker's last poll may still be waiting on the server,
+    # and take the item to nobody: it is handed out again after 5 s.
+    async def poll():
+        return await by_key.beta.environments.work.poll(
+            environment.id, block_ms=999, anthropic_worker_id="e2e-by-hand"
+        )
+
+    claimed = await wait_for("the second session's item", poll, timeout=30.0)
     summary["claimed_session"] = claimed.data.id == second.id
     await by_key.beta.environments.work.ack(claimed.id, environment_id=environment.id)
     from anthropic.lib.environments._poller import sessions_token_from_secret

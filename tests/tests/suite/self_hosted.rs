@@ -467,6 +467,20 @@ async fn environment_keys_open_only_their_queue_which_serves_the_worker_protocol
         .await
         .unwrap();
     assert_eq!(status, 401);
+
+    // Deleting the session stops its item.
+    api.ok(Method::DELETE, &format!("/v1/sessions/{session_id}"), None)
+        .await
+        .unwrap();
+    let gone = api
+        .ok(
+            Method::GET,
+            &format!("{work}/{}", queued["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(gone["state"], "stopped");
 }
 
 #[test]

@@ -111,6 +111,8 @@ pub(crate) async fn serve(
             };
             if gone {
                 store::sessions::delete(env, &caller.tenant_id, &id).await?;
+                // A self-hosted session's worker has nothing left to serve.
+                store::work::stop_for_session(env, &caller.tenant_id, &id, now()).await?;
             }
             resp
         }
@@ -651,10 +653,17 @@ fn starts_turn(body: &[u8]) -> bool {
 }
 
 /// Whether a body of events sent to a session has one that a self-hosted
-/// session's worker must be there for: a message (a turn), or a
-/// confirmation (a tool call it runs).
+/// session's worker must be there for: a message (a turn), a confirmation
+/// (a tool call it runs), or a custom tool's result (the turn goes on).
 fn needs_worker(body: &[u8]) -> bool {
-    has_event(body, &["user.message", "user.tool_confirmation"])
+    has_event(
+        body,
+        &[
+            "user.message",
+            "user.tool_confirmation",
+            "user.custom_tool_result",
+        ],
+    )
 }
 
 fn has_event(body: &[u8], types: &[&str]) -> bool {

@@ -474,6 +474,25 @@ pub(crate) async fn counts(
     Ok(counts.unwrap_or_default())
 }
 
+/// Stops every live item of a session (it was deleted): no worker is to
+/// serve it any more, and their tokens stop working.
+pub(crate) async fn stop_for_session(
+    env: &Env,
+    tenant_id: &str,
+    session_id: &str,
+    now: Timestamp,
+) -> worker::Result<()> {
+    super::run(
+        env,
+        "UPDATE work_items
+         SET state = 'stopped', stop_requested_at = COALESCE(stop_requested_at, ?3), stopped_at = ?3
+         WHERE tenant_id = ?1 AND session_id = ?2 AND state != 'stopped'",
+        &[Param::from(tenant_id), Param::from(session_id), ms(now)],
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Forgets an environment's queue and keys (the environment is deleted).
 pub(crate) async fn forget_environment(
     env: &Env,
