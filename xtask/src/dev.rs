@@ -281,6 +281,8 @@ impl Config {
             "WEBHOOK_MAX_ATTEMPTS",
             "WEBHOOK_RETRY_BASE_MS",
             "WEBHOOK_ALLOW_PRIVATE_URLS",
+            // Self-hosted environments: the work item lease's default TTL.
+            "WORK_LEASE_TTL_SECONDS",
         ] {
             if let Some(value) = env_nonempty(name) {
                 vars.insert(name, value);

@@ -69,6 +69,10 @@ pub(crate) enum Action {
     /// `POST /v1/deployments/{id}/run`, by hand or by the scheduler
     /// (`details`: run_id, trigger, session_id, error).
     DeploymentRun,
+    /// `POST /v1/environments/{id}/keys`.
+    EnvironmentKeyCreated,
+    /// `DELETE /v1/environments/{id}/keys/{id}`.
+    EnvironmentKeyRevoked,
     /// Any request with the operator's key to `/v1/operator/*` or
     /// `/v1/tenants` (`details`: method, path, status).
     OperatorCall,
@@ -103,12 +107,14 @@ impl Action {
             Self::DeploymentUnpaused => "deployment.unpaused",
             Self::DeploymentArchived => "deployment.archived",
             Self::DeploymentRun => "deployment.run",
+            Self::EnvironmentKeyCreated => "environment_key.created",
+            Self::EnvironmentKeyRevoked => "environment_key.revoked",
             Self::OperatorCall => "operator.call",
         }
     }
 
     /// Every action, for validating the `action` filter.
-    pub(crate) const ALL: [Self; 26] = [
+    pub(crate) const ALL: [Self; 28] = [
         Self::TenantCreated,
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
@@ -134,6 +140,8 @@ impl Action {
         Self::DeploymentUnpaused,
         Self::DeploymentArchived,
         Self::DeploymentRun,
+        Self::EnvironmentKeyCreated,
+        Self::EnvironmentKeyRevoked,
         Self::OperatorCall,
     ];
 }

@@ -1,10 +1,15 @@
 //! Who is calling: the operator's bootstrap key (`API_KEY`, tenant
-//! `default`), a tenant's API key, stored as a SHA-256 digest, or another of
-//! the platform's workers acting for a tenant (the service token).
+//! `default`), a tenant's API key, stored as a SHA-256 digest, another of
+//! the platform's workers acting for a tenant (the service token), or a
+//! self-hosted environment's worker: with an environment key (its
+//! environment's work queue only) or a work item's sessions token (that
+//! item and its session only).
 
 use openma_cloudflare::ids::constant_time_eq;
 use openma_cloudflare::ids::sha256_hex;
 use openma_cloudflare::service;
+use openma_core::control::work::ENVIRONMENT_KEY_PREFIX;
+use openma_core::control::work::SESSIONS_TOKEN_PREFIX;
 use openma_core::wire::ApiErrorType;
 use openma_core::wire::Timestamp;
 use worker::Env;
@@ -12,6 +17,8 @@ use worker::Request;
 
 use crate::error::ApiError;
 use crate::error::ApiResult;
+use crate::handlers::sessions::SessionRoute;
+use crate::route::Route;
 use crate::store;
 
 /// How often a key's `last_used_at` may move.
@@ -35,6 +42,76 @@ pub(crate) struct Caller {
     pub(crate) service: bool,
     /// The request's `request-id`, which its audit events carry.
     pub(crate) request_id: String,
+    /// What the credential reaches.
+    pub(crate) scope: Scope,
+}
+
+/// What a caller's credential reaches within its tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// An API key, the operator's key or a service call: the whole tenant.
+    Tenant,
+    /// An environment key: that environment's work queue.
+    Environment {
+        /// The `env_` id.
+        environment_id: String,
+    },
+    /// A work item's sessions token: that item, and its session's
+    /// retrieve, events and stream.
+    WorkItem {
+        /// The item's environment.
+        environment_id: String,
+        /// The `work_` id.
+        work_id: String,
+        /// The session it serves.
+        session_id: String,
+    },
+}
+
+impl Scope {
+    /// Whether the credential may ask for `route`.
+    pub(crate) fn permits(&self, route: &Route) -> bool {
+        match self {
+            Self::Tenant => true,
+            Self::Environment { environment_id } => {
+                matches!(route, Route::Work(work) if work.environment_id() == environment_id)
+            }
+            Self::WorkItem {
+                environment_id,
+                work_id,
+                session_id,
+            } => match route {
+                Route::Work(work) => {
+                    work.environment_id() == environment_id
+                        && work.work_id() == Some(work_id.as_str())
+                }
+                Route::Sessions(
+                    SessionRoute::Get(id)
+                    | SessionRoute::ListEvents(id)
+                    | SessionRoute::SendEvents(id)
+                    | SessionRoute::Stream(id),
+                ) => id == session_id,
+                _ => false,
+            },
+        }
+    }
+
+    /// Refuses `route` (403) when the credential does not reach it.
+    pub(crate) fn check(&self, route: &Route) -> ApiResult<()> {
+        if self.permits(route) {
+            return Ok(());
+        }
+        let message = match self {
+            Self::Tenant => "not permitted",
+            Self::Environment { .. } => {
+                "an environment key reaches only its environment's work queue"
+            }
+            Self::WorkItem { .. } => {
+                "a sessions token reaches only its work item and that item's session"
+            }
+        };
+        Err(ApiError::new(ApiErrorType::PermissionError, message))
+    }
 }
 
 impl Caller {
@@ -124,6 +201,7 @@ pub(crate) async fn authenticate(req: &Request, env: &Env, request_id: &str) -> 
             api_key_id: None,
             service: true,
             request_id: request_id.to_owned(),
+            scope: Scope::Tenant,
         });
     }
     let Some(key) = presented_key(req) else {
@@ -143,7 +221,14 @@ pub(crate) async fn authenticate(req: &Request, env: &Env, request_id: &str) -> 
             api_key_id: None,
             service: false,
             request_id: request_id.to_owned(),
+            scope: Scope::Tenant,
         });
+    }
+    if key.starts_with(ENVIRONMENT_KEY_PREFIX) {
+        return environment_key(env, &digest, request_id).await;
+    }
+    if key.starts_with(SESSIONS_TOKEN_PREFIX) {
+        return sessions_token(env, &digest, request_id).await;
     }
     let now = crate::request::now();
     match store::api_keys::find_active(env, &digest, &now.to_rfc3339()).await? {
@@ -163,10 +248,58 @@ pub(crate) async fn authenticate(req: &Request, env: &Env, request_id: &str) -> 
                 api_key_id: Some(found.id),
                 service: false,
                 request_id: request_id.to_owned(),
+                scope: Scope::Tenant,
             })
         }
         None => Err(unauthenticated("invalid API key")),
     }
+}
+
+/// A worker polling with an environment key.
+async fn environment_key(env: &Env, digest: &str, request_id: &str) -> ApiResult<Caller> {
+    let Some(found) = store::environment_keys::find_active(env, digest).await? else {
+        return Err(unauthenticated("invalid environment key"));
+    };
+    let now = crate::request::now();
+    let stale_before = Timestamp(now.0 - LAST_USED_RESOLUTION_MS).to_rfc3339();
+    if found
+        .last_used_at
+        .as_deref()
+        .is_none_or(|at| at < stale_before.as_str())
+    {
+        store::environment_keys::touch(env, &found.id, &now.to_rfc3339(), &stale_before).await?;
+    }
+    Ok(Caller {
+        tenant_id: found.tenant_id,
+        operator: false,
+        api_key_id: None,
+        service: false,
+        request_id: request_id.to_owned(),
+        scope: Scope::Environment {
+            environment_id: found.environment_id,
+        },
+    })
+}
+
+/// A worker serving a work item with the sessions token its poll minted.
+async fn sessions_token(env: &Env, digest: &str, request_id: &str) -> ApiResult<Caller> {
+    let Some(item) = store::work::by_token(env, digest).await? else {
+        return Err(unauthenticated(
+            "invalid sessions token: its work item stopped or was handed to another worker",
+        ));
+    };
+    Ok(Caller {
+        tenant_id: item.tenant_id,
+        operator: false,
+        api_key_id: None,
+        service: false,
+        request_id: request_id.to_owned(),
+        scope: Scope::WorkItem {
+            environment_id: item.environment_id,
+            work_id: item.id,
+            session_id: item.session_id,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -13,9 +13,12 @@ pub(crate) struct ApiError {
     /// `error.details.error_code`, where the SDK knows a specific code.
     pub(crate) code: Option<&'static str>,
     /// Further `error.details` fields (e.g. `conflicting_memory_id`).
-    pub(crate) details: Vec<(&'static str, String)>,
+    pub(crate) details: Vec<(&'static str, serde_json::Value)>,
     /// Seconds for a `retry-after` header.
     pub(crate) retry_after_s: Option<u64>,
+    /// A status other than the type's own (412 for a heartbeat whose
+    /// precondition failed, which has no error type of its own).
+    pub(crate) status: Option<u16>,
 }
 
 impl ApiError {
@@ -26,6 +29,7 @@ impl ApiError {
             code: None,
             details: Vec::new(),
             retry_after_s: None,
+            status: None,
         }
     }
 
@@ -50,8 +54,14 @@ impl ApiError {
         Self::new(ApiErrorType::ApiError, "internal error")
     }
 
+    /// The HTTP status the error is sent with.
+    pub(crate) fn status(&self) -> u16 {
+        self.status.unwrap_or_else(|| self.kind.status())
+    }
+
     /// The response, carrying `request_id`.
     pub(crate) fn into_response(self, request_id: &str) -> worker::Result<worker::Response> {
+        let status = self.status();
         let mut envelope = ApiErrorEnvelope::new(self.kind, self.message, request_id);
         if let Some(code) = self.code {
             envelope = envelope.with_error_code(code);
@@ -61,9 +71,9 @@ impl ApiError {
                 .error
                 .details
                 .get_or_insert_with(serde_json::Map::new)
-                .insert(key.into(), serde_json::Value::String(value));
+                .insert(key.into(), value);
         }
-        let mut resp = openma_cloudflare::json(self.kind.status(), &envelope)?;
+        let mut resp = openma_cloudflare::json(status, &envelope)?;
         if let Some(seconds) = self.retry_after_s {
             resp.headers_mut()
                 .set("retry-after", &seconds.to_string())?;

@@ -186,6 +186,7 @@ async fn dispatch(route: Route, req: Request, env: &Env, request_id: &str) -> Ap
         return serve(route, req, env, None).await;
     }
     let caller = auth::authenticate(&req, env, request_id).await?;
+    caller.scope.check(&route)?;
     quota::admit(env, &caller).await?;
     if !(caller.operator && route.operator_call()) {
         return serve(route, req, env, Some(caller)).await;
@@ -195,7 +196,7 @@ async fn dispatch(route: Route, req: Request, env: &Env, request_id: &str) -> Ap
     let outcome = serve(route, req, env, Some(caller.clone())).await;
     let status = match &outcome {
         Ok(resp) => resp.status_code(),
-        Err(err) => err.kind.status(),
+        Err(err) => err.status(),
     };
     audit::record(
         env,
@@ -303,6 +304,17 @@ async fn serve(
         (Route::ArchiveEnvironment(id), Some(caller)) => {
             json(handlers::environments::archive(env, &caller, &id).await?)
         }
+        (Route::CreateEnvironmentKey(id), Some(caller)) => {
+            let body = request::json_body(&mut req).await?;
+            json(handlers::work::create_key(env, &caller, &id, &body).await?)
+        }
+        (Route::ListEnvironmentKeys(id), Some(caller)) => {
+            json(handlers::work::list_keys(env, &caller, &id, &Query::of(&req)).await?)
+        }
+        (Route::DeleteEnvironmentKey(id, key_id), Some(caller)) => {
+            json(handlers::work::delete_key(env, &caller, &id, &key_id).await?)
+        }
+        (Route::Work(route), Some(caller)) => handlers::work::serve(route, req, env, &caller).await,
         (Route::Vaults(route), Some(caller)) => {
             handlers::vaults::serve(route, req, env, &caller).await
         }

@@ -64,6 +64,15 @@ pub(crate) enum Route {
     DeleteEnvironment(String),
     /// `POST /v1/environments/{id}/archive`.
     ArchiveEnvironment(String),
+    /// `POST /v1/environments/{id}/keys`: a self-hosted environment's key.
+    CreateEnvironmentKey(String),
+    /// `GET /v1/environments/{id}/keys`.
+    ListEnvironmentKeys(String),
+    /// `DELETE /v1/environments/{id}/keys/{key_id}`.
+    DeleteEnvironmentKey(String, String),
+    /// `/v1/environments/{id}/work` and everything under it: a
+    /// self-hosted environment's work queue.
+    Work(crate::handlers::work::WorkRoute),
     /// `/v1/vaults` and everything under it.
     Vaults(crate::handlers::vaults::VaultRoute),
     /// `GET /v1/operator/metrics` and `/diagnostics` (operator only).
@@ -145,6 +154,18 @@ impl Route {
             }
             (Method::Post, ["v1", "environments", id, "archive"]) => {
                 Self::ArchiveEnvironment((*id).to_owned())
+            }
+            (Method::Post, ["v1", "environments", id, "keys"]) => {
+                Self::CreateEnvironmentKey((*id).to_owned())
+            }
+            (Method::Get, ["v1", "environments", id, "keys"]) => {
+                Self::ListEnvironmentKeys((*id).to_owned())
+            }
+            (Method::Delete, ["v1", "environments", id, "keys", key]) => {
+                Self::DeleteEnvironmentKey((*id).to_owned(), (*key).to_owned())
+            }
+            (_, ["v1", "environments", id, "work", rest @ ..]) => {
+                return crate::handlers::work::WorkRoute::parse(method, id, rest).map(Self::Work);
             }
             (_, ["v1", "vaults", rest @ ..]) => {
                 return crate::handlers::vaults::VaultRoute::parse(method, rest).map(Self::Vaults);
@@ -326,5 +347,122 @@ mod tests {
             parse(Method::Post, "/v1/environments/env_1/archive"),
             Some(Route::ArchiveEnvironment("env_1".into()))
         );
+    }
+
+    #[test]
+    fn parses_environment_key_and_work_queue_routes() {
+        use crate::handlers::work::WorkRoute;
+        let parse = |method, path| Route::parse(&method, path);
+        let env = || "env_1".to_owned();
+        let work = || "work_1".to_owned();
+        assert_eq!(
+            parse(Method::Post, "/v1/environments/env_1/keys"),
+            Some(Route::CreateEnvironmentKey(env()))
+        );
+        assert_eq!(
+            parse(Method::Get, "/v1/environments/env_1/keys/"),
+            Some(Route::ListEnvironmentKeys(env()))
+        );
+        assert_eq!(
+            parse(Method::Delete, "/v1/environments/env_1/keys/envkey_1"),
+            Some(Route::DeleteEnvironmentKey(env(), "envkey_1".into()))
+        );
+        for (method, path, route) in [
+            (
+                Method::Get,
+                "/v1/environments/env_1/work",
+                WorkRoute::List(env()),
+            ),
+            (
+                Method::Get,
+                "/v1/environments/env_1/work/poll",
+                WorkRoute::Poll(env()),
+            ),
+            (
+                Method::Get,
+                "/v1/environments/env_1/work/stats",
+                WorkRoute::Stats(env()),
+            ),
+            (
+                Method::Get,
+                "/v1/environments/env_1/work/work_1",
+                WorkRoute::Get(env(), work()),
+            ),
+            (
+                Method::Post,
+                "/v1/environments/env_1/work/work_1",
+                WorkRoute::Update(env(), work()),
+            ),
+            (
+                Method::Post,
+                "/v1/environments/env_1/work/work_1/ack",
+                WorkRoute::Ack(env(), work()),
+            ),
+            (
+                Method::Post,
+                "/v1/environments/env_1/work/work_1/heartbeat",
+                WorkRoute::Heartbeat(env(), work()),
+            ),
+            (
+                Method::Post,
+                "/v1/environments/env_1/work/work_1/stop",
+                WorkRoute::Stop(env(), work()),
+            ),
+        ] {
+            assert_eq!(parse(method, path), Some(Route::Work(route)), "{path}");
+        }
+        assert_eq!(
+            parse(Method::Post, "/v1/environments/env_1/work/poll/ack/x"),
+            None
+        );
+        assert_eq!(
+            parse(Method::Delete, "/v1/environments/env_1/work/work_1"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_environment_key_reaches_only_its_queue_and_a_sessions_token_its_item_and_session() {
+        use crate::auth::Scope;
+        let parse = |method, path| Route::parse(&method, path).unwrap();
+        let key = Scope::Environment {
+            environment_id: "env_1".into(),
+        };
+        assert!(key.permits(&parse(Method::Get, "/v1/environments/env_1/work/poll")));
+        assert!(key.permits(&parse(Method::Post, "/v1/environments/env_1/work/w/ack")));
+        assert!(!key.permits(&parse(Method::Get, "/v1/environments/env_2/work/poll")));
+        assert!(!key.permits(&parse(Method::Post, "/v1/environments/env_1/keys")));
+        assert!(!key.permits(&parse(Method::Get, "/v1/environments/env_1")));
+        assert!(!key.permits(&parse(Method::Get, "/v1/sessions/sesn_1")));
+
+        let token = Scope::WorkItem {
+            environment_id: "env_1".into(),
+            work_id: "work_1".into(),
+            session_id: "sesn_1".into(),
+        };
+        for (method, path) in [
+            (Method::Post, "/v1/environments/env_1/work/work_1/heartbeat"),
+            (Method::Post, "/v1/environments/env_1/work/work_1/stop"),
+            (Method::Get, "/v1/environments/env_1/work/work_1"),
+            (Method::Get, "/v1/sessions/sesn_1"),
+            (Method::Get, "/v1/sessions/sesn_1/events"),
+            (Method::Post, "/v1/sessions/sesn_1/events"),
+            (Method::Get, "/v1/sessions/sesn_1/events/stream"),
+        ] {
+            assert!(token.permits(&parse(method, path)), "{path}");
+        }
+        for (method, path) in [
+            (Method::Get, "/v1/environments/env_1/work/poll"),
+            (Method::Get, "/v1/environments/env_1/work"),
+            (Method::Post, "/v1/environments/env_1/work/work_2/stop"),
+            (Method::Get, "/v1/sessions/sesn_2/events"),
+            (Method::Post, "/v1/sessions/sesn_1"),
+            (Method::Delete, "/v1/sessions/sesn_1"),
+            (Method::Get, "/v1/sessions"),
+            (Method::Get, "/v1/agents"),
+        ] {
+            assert!(!token.permits(&parse(method, path)), "{path}");
+        }
+        assert!(Scope::Tenant.permits(&parse(Method::Get, "/v1/agents")));
     }
 }

@@ -72,6 +72,8 @@ async fn deep_or_non_utf8_bodies_are_refused_at_once_on_every_json_route() {
     )
     .await
     .unwrap();
+    // The work routes refuse the body before they look for the item.
+    let work = json!("work_fixture");
     let fixture = |name: &str| -> String {
         let value = match name {
             "agent_id" => &agent["id"],
@@ -85,6 +87,7 @@ async fn deep_or_non_utf8_bodies_are_refused_at_once_on_every_json_route() {
             "model_provider_id" => &provider["id"],
             "webhook_endpoint_id" => &webhook["id"],
             "deployment_id" => &deployment["id"],
+            "work_id" => &work,
             other => panic!("no fixture for the path parameter {other}: add one"),
         };
         value.as_str().unwrap().to_owned()

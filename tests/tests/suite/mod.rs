@@ -31,6 +31,7 @@ mod schemathesis;
 mod sdk_agents_environments;
 mod sdk_sessions;
 mod sdk_vaults_files_memory;
+mod self_hosted;
 mod sessions;
 mod sessions_api;
 mod turns;

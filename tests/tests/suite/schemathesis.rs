@@ -66,7 +66,9 @@ async fn the_openapi_document_is_served_without_a_key() {
                 .replace("{delivery_id}", "idlv_x")
                 .replace("{webhook_endpoint_id}", "whep_x")
                 .replace("{deployment_id}", "depl_x")
-                .replace("{deployment_run_id}", "drun_x");
+                .replace("{deployment_run_id}", "drun_x")
+                .replace("{work_id}", "work_x")
+                .replace("{key_id}", "envkey_x");
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (method == reqwest::Method::POST).then(|| json!({}));
             let (status, body) = api.call(method.clone(), &concrete, body).await.unwrap();
@@ -138,6 +140,30 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
     let environment = create(&api, "/v1/environments", json!({"name": "st-main"})).await;
     let env_to_delete = create(&api, "/v1/environments", json!({"name": "st-delete"})).await;
     let env_to_archive = create(&api, "/v1/environments", json!({"name": "st-archive"})).await;
+    // A self-hosted environment for the work queue's and keys' operations,
+    // with a session's item queued and a key to revoke.
+    let hosted = create(
+        &api,
+        "/v1/environments",
+        json!({"name": "st-hosted", "config": {"type": "self_hosted"}}),
+    )
+    .await;
+    let hosted_key = create(&api, &format!("/v1/environments/{hosted}/keys"), json!({})).await;
+    create(
+        &api,
+        "/v1/sessions",
+        json!({"agent": agent, "environment_id": hosted}),
+    )
+    .await;
+    let hosted_work = api
+        .ok(
+            reqwest::Method::GET,
+            &format!("/v1/environments/{hosted}/work"),
+            None,
+        )
+        .await
+        .unwrap();
+    let work = hosted_work["data"][0]["id"].as_str().unwrap().to_owned();
     let session_body = json!({"agent": agent, "environment_id": environment});
     let session = create(&api, "/v1/sessions", session_body.clone()).await;
     let session_to_delete = create(&api, "/v1/sessions", session_body.clone()).await;
@@ -262,6 +288,8 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
 "path.webhook_endpoint_id" = "{webhook}"
 "path.deployment_id" = "{deployment}"
 "path.deployment_run_id" = "{deployment_run}"
+"path.work_id" = "{work}"
+"path.key_id" = "{hosted_key}"
 
 [[operations]]
 include-operation-id = "archiveAgent"
@@ -322,6 +350,50 @@ parameters = {{ "path.webhook_endpoint_id" = "{webhook_to_delete}" }}
 [[operations]]
 include-operation-id = "archiveDeployment"
 parameters = {{ "path.deployment_id" = "{deployment_to_archive}" }}
+
+[[operations]]
+include-operation-id = "createEnvironmentKey"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "listEnvironmentKeys"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "deleteEnvironmentKey"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "listWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "pollWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "getWorkQueueStats"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "getWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "updateWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "ackWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "heartbeatWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
+
+[[operations]]
+include-operation-id = "stopWork"
+parameters = {{ "path.environment_id" = "{hosted}" }}
 
 [[operations]]
 include-operation-id = "deleteSession"

@@ -1,4 +1,4 @@
-//! The official Python SDK (`anthropic==2.10.0`), unchanged, drives agents
+//! The official Python SDK (`anthropic==2.17.0`), unchanged, drives agents
 //! and environments: `tests/python/agents_environments.py` asserts on the
 //! SDK's own types, and its JSON summary is checked here.
 
@@ -17,7 +17,7 @@ fn python_sdk_drives_agents_and_environments() {
     )
     .unwrap_or_else(|err| panic!("{err:#}\n--- platform ---\n{}", platform.output()));
     let summary: Value = openma_e2e::python::summary(&stdout).unwrap();
-    assert_eq!(summary["sdk_version"], "2.10.0");
+    assert_eq!(summary["sdk_version"], "2.17.0");
     assert_eq!(summary["conflict_should_retry"], "false");
     assert_eq!(summary["conflict_requests"], 1, "the SDK retried a 409");
     assert_eq!(summary["duplicate_name_should_retry"], "false");

@@ -1,4 +1,4 @@
-//! The official Python SDK (`anthropic==2.10.0`), unchanged, drives a whole
+//! The official Python SDK (`anthropic==2.17.0`), unchanged, drives a whole
 //! session against the platform and the mock model.
 
 use openma_e2e::MockModel;
@@ -21,7 +21,7 @@ fn python_sdk_drives_a_session() {
     let stdout = openma_e2e::python::run_script(&platform, platform.api_key(), "sessions.py", &[])
         .unwrap_or_else(|err| panic!("{err:#}\n--- platform ---\n{}", platform.output()));
     let summary: Value = openma_e2e::python::summary(&stdout).unwrap();
-    assert_eq!(summary["sdk_version"], "2.10.0");
+    assert_eq!(summary["sdk_version"], "2.17.0");
     assert_eq!(summary["reply"], "The workspace is listed.");
     assert!(
         summary["tool_output"]

@@ -1,4 +1,4 @@
-//! The official Python SDK (`anthropic==2.10.0`), unchanged, drives vaults
+//! The official Python SDK (`anthropic==2.17.0`), unchanged, drives vaults
 //! and credentials, files and memory stores:
 //! `tests/python/vaults_files_memory.py` asserts on the SDK's own types, and
 //! its JSON summary is checked here, along with the platform's logs.
@@ -20,7 +20,7 @@ fn python_sdk_drives_vaults_files_and_memory() {
     )
     .unwrap_or_else(|err| panic!("{err:#}\n--- platform ---\n{}", platform.output()));
     let summary: Value = openma_e2e::python::summary(&stdout).unwrap();
-    assert_eq!(summary["sdk_version"], "2.10.0");
+    assert_eq!(summary["sdk_version"], "2.17.0");
     assert_eq!(summary["duplicate_should_retry"], "false");
     assert_eq!(
         summary["validation"],

@@ -7,6 +7,7 @@ pub mod memory;
 mod metadata;
 mod patch;
 pub mod vaults;
+pub mod work;
 
 pub use agents::AgentCreateParams;
 pub use agents::AgentUpdateError;

@@ -24,6 +24,7 @@ pub mod stop;
 pub mod time;
 pub mod usage;
 pub mod validate;
+pub mod work;
 
 pub use agent::Agent;
 pub use agent::AgentTool;

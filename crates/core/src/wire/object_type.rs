@@ -51,3 +51,19 @@ object_type!(
     /// `"error"`, the error envelope's type.
     ErrorEnvelopeType = "error"
 );
+object_type!(
+    /// `"work"`, a self-hosted environment's work item.
+    WorkType = "work"
+);
+object_type!(
+    /// `"work_heartbeat"`, the answer to a work item's heartbeat.
+    WorkHeartbeatType = "work_heartbeat"
+);
+object_type!(
+    /// `"work_queue_stats"`, an environment's work queue statistics.
+    WorkQueueStatsType = "work_queue_stats"
+);
+object_type!(
+    /// `"environment_key"`, a self-hosted environment's worker credential.
+    EnvironmentKeyType = "environment_key"
+);

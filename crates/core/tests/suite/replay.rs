@@ -7,7 +7,10 @@ use openma_core::testing::TestSession;
 use openma_core::testing::test_session;
 use openma_core::testing::text_reply;
 use openma_core::testing::tool_reply;
+use openma_core::wire::ContentBlock;
 use openma_core::wire::SessionEvent;
+use openma_core::wire::UserEventParams;
+use openma_core::wire::event::UserToolResultEvent;
 use serde_json::json;
 
 // Answers by conversation length, so a re-issued call gets the same reply.
@@ -259,4 +262,108 @@ async fn the_call_after_a_tool_result_leaves_before_the_result_is_written() {
         .unwrap_or(usize::MAX);
     assert_eq!(types.get(at + 1), Some(&"span.model_request_start"));
     session.check_invariants();
+}
+
+// A self-hosted session: the client's worker answers the sandbox calls.
+async fn hosted_scenario() -> TestSession {
+    let session = test_session().self_hosted().build().await;
+    session.model().respond_with(responder);
+    session.send("work").await;
+    session
+}
+
+/// The calls the session's latest idle waits on that have no result yet.
+fn waited_on(events: &[SessionEvent]) -> Vec<String> {
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .filter_map(|e| serde_json::to_value(&e.event).ok())
+        .collect();
+    let Some(idle) = events.iter().rfind(|e| e["type"] == "session.status_idle") else {
+        return Vec::new();
+    };
+    let answered: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "user.tool_result")
+        .filter_map(|e| e["tool_use_id"].as_str())
+        .collect();
+    idle["stop_reason"]["event_ids"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str())
+                .filter(|id| !answered.contains(id))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Drives the session to the end of its turn, answering what it waits on
+/// as the worker would, and restarting the harness after step `restart_after`.
+async fn drive_hosted(mut session: TestSession, mut restart_after: Option<usize>) -> TestSession {
+    let mut steps = 0;
+    loop {
+        match session.harness.step().await {
+            Ok(StepOutcome::Continue) => {}
+            Ok(StepOutcome::Idle) => {
+                let waiting = waited_on(&session.events());
+                if waiting.is_empty() {
+                    return session;
+                }
+                let results = waiting
+                    .iter()
+                    .map(|id| {
+                        UserEventParams::UserToolResult(UserToolResultEvent {
+                            tool_use_id: id.clone(),
+                            content: Some(vec![ContentBlock::text(format!("ran {id}"))]),
+                            is_error: None,
+                            session_thread_id: None,
+                        })
+                    })
+                    .collect();
+                session.send_events(results).await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        steps += 1;
+        if restart_after == Some(steps) {
+            session = session.restart().await;
+            restart_after = None;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_self_hosted_session_waits_on_each_call_once() {
+    let reference = drive_hosted(hosted_scenario().await, None).await;
+    let log = reference.events();
+    let kinds: Vec<String> = log
+        .iter()
+        .map(|e| {
+            serde_json::to_value(&e.event).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "agent.tool_use").count(), 3);
+    assert_eq!(kinds.iter().filter(|k| *k == "user.tool_result").count(), 3);
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("session.status_idle")
+    );
+    reference.check_invariants();
+    for restart_after in 1..log.len() {
+        let session = drive_hosted(hosted_scenario().await, Some(restart_after)).await;
+        assert_eq!(
+            session.events(),
+            log,
+            "restart after step {restart_after}: no call asked for twice or lost"
+        );
+        session.check_invariants();
+        assert!(
+            session.tools().calls().is_empty(),
+            "nothing ran in the platform's sandbox"
+        );
+    }
 }

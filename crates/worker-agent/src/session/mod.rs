@@ -473,6 +473,9 @@ impl Inner {
             });
         }
         let mut config = HarnessConfig::new(record.id.clone(), agent);
+        // The environment's worker runs the sandbox tools of a self-hosted
+        // session: they wait for its `user.tool_result`.
+        config.self_hosted = record.environment_config["type"] == "self_hosted";
         // Operator settings: how hard to retry a failing model provider.
         if let Some(ms) = self.setting("MODEL_RETRY_BASE_MS") {
             config.retry.base_delay_ms = ms;

@@ -132,6 +132,7 @@ async fn session_storage(env: &Env, operator: &Caller, id: &str) -> ApiResult<Re
         api_key_id: None,
         service: false,
         request_id: operator.request_id.clone(),
+        scope: crate::auth::Scope::Tenant,
     };
     super::sessions::session_command(env, &caller, id, Method::Get, "storage", None).await
 }

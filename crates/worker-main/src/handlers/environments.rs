@@ -191,6 +191,8 @@ pub(crate) async fn update(env: &Env, caller: &Caller, id: &str, body: &Value) -
 pub(crate) async fn delete(env: &Env, caller: &Caller, id: &str) -> ApiResult<Value> {
     if store::environments::delete(env, &caller.tenant_id, id).await? {
         announce(env, caller, "environment.deleted", id, None, json!({})).await;
+        // A self-hosted environment's keys stop working, and its queue goes.
+        store::work::forget_environment(env, &caller.tenant_id, id).await?;
         Ok(json!({"id": id, "type": "environment_deleted"}))
     } else {
         Err(not_found(id))

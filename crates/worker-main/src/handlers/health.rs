@@ -14,7 +14,7 @@ use crate::WORKER;
 
 /// The D1 migrations of this release, in order: `/ready` requires each to
 /// be applied (a unit test keeps the list equal to `migrations/`).
-pub(crate) const MIGRATIONS: [&str; 18] = [
+pub(crate) const MIGRATIONS: [&str; 19] = [
     "0001_tenants.sql",
     "0002_default_tenant_and_key_hints.sql",
     "0003_agents.sql",
@@ -33,6 +33,7 @@ pub(crate) const MIGRATIONS: [&str; 18] = [
     "0016_integrations.sql",
     "0017_webhooks.sql",
     "0018_deployments.sql",
+    "0019_self_hosted.sql",
 ];
 
 /// How long a healthy `/health` answer is served again before the backends

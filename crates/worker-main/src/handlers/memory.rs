@@ -219,7 +219,10 @@ fn path_conflict(path: &str, conflicting: String) -> ApiError {
         ApiErrorType::MemoryPathConflictError,
         format!("path: {path:?} conflicts with an existing memory"),
     );
-    err.details.push(("conflicting_memory_id", conflicting));
+    err.details.push((
+        "conflicting_memory_id",
+        serde_json::Value::String(conflicting),
+    ));
     err
 }
 

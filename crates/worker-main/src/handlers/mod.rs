@@ -19,3 +19,4 @@ pub(crate) mod tenants;
 pub(crate) mod usage;
 pub(crate) mod vaults;
 pub(crate) mod webhooks;
+pub(crate) mod work;

@@ -21,6 +21,7 @@ use openma_core::sandbox::memory_slug;
 use openma_core::sandbox::validate_mount_path;
 use openma_core::wire::Timestamp;
 use openma_core::wire::ValidationError;
+use openma_core::wire::environment::EnvironmentConfig;
 use serde_json::Value;
 use serde_json::json;
 use worker::Env;
@@ -276,6 +277,16 @@ pub(crate) async fn get(
 /// store; it is placed in the sandbox before the session's next tool call.
 pub(crate) async fn add(env: &Env, caller: &Caller, id: &str, body: &Value) -> ApiResult<Response> {
     let session = super::sessions::session_object(env, caller, id).await?;
+    if let Some(environment_id) = session["environment_id"].as_str()
+        && store::environments::get(env, &caller.tenant_id, environment_id)
+            .await?
+            .is_some_and(|e| e.config == EnvironmentConfig::SelfHosted)
+    {
+        openma_core::control::work::check_self_hosted_resources(
+            std::slice::from_ref(body),
+            &|_| String::new(),
+        )?;
+    }
     let existing = stored(&session);
     let added = normalize(
         env,

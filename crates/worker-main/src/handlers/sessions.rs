@@ -13,6 +13,7 @@ use openma_core::wire::ApiErrorType;
 use openma_core::wire::SessionAgent;
 use openma_core::wire::Timestamp;
 use openma_core::wire::ValidationError;
+use openma_core::wire::environment::EnvironmentConfig;
 use openma_core::wire::page::Order;
 use openma_core::wire::page::PageCursor;
 use serde_json::Value;
@@ -132,6 +133,8 @@ pub(crate) async fn serve(
             };
             if gone {
                 store::sessions::delete(env, &caller.tenant_id, &id).await?;
+                // A self-hosted session's worker has nothing left to serve.
+                store::work::stop_for_session(env, &caller.tenant_id, &id, now()).await?;
             }
             if resp.as_ref().is_ok_and(|resp| resp.status_code() == 200) {
                 announce(env, caller, "session.deleted", &id, None, json!({})).await;
@@ -145,7 +148,14 @@ pub(crate) async fn serve(
             if starts_turn(&body) {
                 crate::quota::admit_turn(env, caller, &id).await?;
             }
-            forward_body(env, caller, &id, req, Method::Post, "events", Some(body)).await
+            let needs_worker = needs_worker(&body);
+            let resp =
+                forward_body(env, caller, &id, req, Method::Post, "events", Some(body)).await?;
+            if needs_worker && resp.status_code() == 200 {
+                // A failure is logged; the session's next input queues again.
+                let _ = super::work::queue_for_input(env, caller, &id).await;
+            }
+            Ok(resp)
         }
         SessionRoute::Stream(id) => forward(env, caller, &id, req, Method::Get, "stream").await,
         SessionRoute::ListResources(id) => {
@@ -396,6 +406,10 @@ pub(crate) async fn create_session(
         err.code = Some("environment_archived");
         return Err(err);
     }
+    let self_hosted = environment.config == EnvironmentConfig::SelfHosted;
+    if self_hosted {
+        refuse_on_self_hosted(env, caller, &resources, &vault_ids).await?;
+    }
     let now = now();
     let resources = super::resources::normalize(
         env,
@@ -467,6 +481,10 @@ pub(crate) async fn create_session(
     match resp {
         Ok(resp) if resp.status_code() == 200 => {
             announce(env, caller, "session.created", &id, None, json!({})).await;
+            if self_hosted {
+                // A failure is logged; the session's first message queues again.
+                let _ = super::work::queue_for_new_session(env, caller, &environment.id, &id).await;
+            }
             relay(resp).await
         }
         other => {
@@ -478,6 +496,29 @@ pub(crate) async fn create_session(
             }
         }
     }
+}
+
+/// Refuses what a session in a self-hosted environment cannot have: file
+/// and GitHub resources, and vaults with `environment_variable` credentials
+/// (no platform sandbox to substitute them in).
+async fn refuse_on_self_hosted(
+    env: &Env,
+    caller: &Caller,
+    resources: &[Value],
+    vault_ids: &[String],
+) -> ApiResult<()> {
+    openma_core::control::work::check_self_hosted_resources(resources, &|i| {
+        format!("resources[{i}]")
+    })?;
+    for (i, vault_id) in vault_ids.iter().enumerate() {
+        if store::vaults::has_environment_variables(env, &caller.tenant_id, vault_id).await? {
+            return Err(field_error(
+                &format!("vault_ids[{i}]"),
+                "the vault holds environment_variable credentials, which self_hosted environments do not support: give the worker's machine its own secrets",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `GET /v1/sessions`: newest first by default, with `next_page` and
@@ -665,11 +706,33 @@ async fn agent_request(
 /// Whether a body of events sent to a session has a `user.message`, which
 /// starts a turn when the session is idle.
 fn starts_turn(body: &[u8]) -> bool {
+    has_event(body, &["user.message"])
+}
+
+/// Whether a body of events sent to a session has one that a self-hosted
+/// session's worker must be there for: a message (a turn), a confirmation
+/// (a tool call it runs), or a custom tool's result (the turn goes on).
+fn needs_worker(body: &[u8]) -> bool {
+    has_event(
+        body,
+        &[
+            "user.message",
+            "user.tool_confirmation",
+            "user.custom_tool_result",
+        ],
+    )
+}
+
+fn has_event(body: &[u8], types: &[&str]) -> bool {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|body| {
             let events = body.get("events")?.as_array()?;
-            Some(events.iter().any(|e| e["type"] == "user.message"))
+            Some(
+                events
+                    .iter()
+                    .any(|e| e["type"].as_str().is_some_and(|t| types.contains(&t))),
+            )
         })
         .unwrap_or(false)
 }

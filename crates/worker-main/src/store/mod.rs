@@ -4,11 +4,13 @@
 pub(crate) mod agents;
 pub(crate) mod api_keys;
 pub(crate) mod audit_events;
+pub(crate) mod environment_keys;
 pub(crate) mod environments;
 pub(crate) mod sessions;
 pub(crate) mod tenants;
 pub(crate) mod usage;
 pub(crate) mod vaults;
+pub(crate) mod work;
 
 pub(crate) use openma_cloudflare::store::Param;
 pub(crate) use openma_cloudflare::store::all;

@@ -191,6 +191,23 @@ pub(crate) async fn get_credential(
     row.map(CredentialRow::stored).transpose()
 }
 
+/// Whether the vault holds an active `environment_variable` credential.
+pub(crate) async fn has_environment_variables(
+    env: &Env,
+    tenant_id: &str,
+    vault_id: &str,
+) -> worker::Result<bool> {
+    let found: Option<serde_json::Value> = super::first(
+        env,
+        "SELECT id FROM vault_credentials
+         WHERE tenant_id = ?1 AND vault_id = ?2 AND archived_at IS NULL
+           AND unique_key LIKE 'env:%' LIMIT 1",
+        &[Param::from(tenant_id), Param::from(vault_id)],
+    )
+    .await?;
+    Ok(found.is_some())
+}
+
 /// How many active credentials the vault holds.
 pub(crate) async fn count_active(
     env: &Env,
