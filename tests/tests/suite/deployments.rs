@@ -871,7 +871,7 @@ fn python_sdk_drives_deployments_unchanged() {
         openma_e2e::python::run_script(&platform, platform.api_key(), "deployments.py", &[])
             .unwrap_or_else(|err| panic!("{err:#}\n--- platform ---\n{}", platform.output()));
     let summary: Value = openma_e2e::python::summary(&stdout).unwrap();
-    assert_eq!(summary["sdk_version"], "2.10.0");
+    assert_eq!(summary["sdk_version"], "2.17.0");
     assert!(
         summary["deployment_id"]
             .as_str()

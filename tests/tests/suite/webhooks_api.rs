@@ -87,7 +87,7 @@ fn python_sdk_manages_endpoints_and_sees_each_secret_once() {
     let stdout = openma_e2e::python::run_script(&platform, platform.api_key(), "webhooks.py", &[])
         .unwrap_or_else(|err| panic!("{err:#}\n--- platform ---\n{}", platform.output()));
     let summary: Value = openma_e2e::python::summary(&stdout).unwrap();
-    assert_eq!(summary["sdk_version"], "2.10.0");
+    assert_eq!(summary["sdk_version"], "2.17.0");
     assert_eq!(summary["created_type"], "webhook_endpoint");
     assert_eq!(summary["deleted_type"], "webhook_endpoint_deleted");
     let endpoint_id = summary["endpoint_id"].as_str().unwrap();

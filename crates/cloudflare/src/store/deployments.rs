@@ -490,6 +490,23 @@ pub async fn finish_run(
     Ok(changed > 0)
 }
 
+/// Whether the deployment's last `count` scheduled runs all failed.
+pub async fn failed_in_a_row(env: &Env, deployment_id: &str, count: usize) -> worker::Result<bool> {
+    #[derive(Deserialize)]
+    struct Outcome {
+        failed: i64,
+    }
+    let last: Vec<Outcome> = super::all(
+        env,
+        "SELECT (error IS NOT NULL) AS failed FROM deployment_runs
+         WHERE deployment_id = ?1 AND trigger_type = 'schedule'
+         ORDER BY created_at DESC, id DESC LIMIT ?2",
+        &[Param::from(deployment_id), Param::from(count)],
+    )
+    .await?;
+    Ok(last.len() == count && last.iter().all(|run| run.failed != 0))
+}
+
 /// A tenant's run.
 pub async fn get_run(env: &Env, tenant_id: &str, id: &str) -> worker::Result<Option<RunRow>> {
     one_run(

@@ -325,29 +325,35 @@ pub fn parse_update(body: &Value) -> Result<BTreeMap<String, Option<String>>, Va
 
 /// Refuses the session resources a self-hosted environment cannot have:
 /// `file` and `github_repository` (the platform has no sandbox there to put
-/// them in). `field` names each item in errors (`resources[0]`, or empty
-/// for a body that is the resource).
+/// them in), and `memory_store` (the worker's memory sync is not served).
+/// `field` names each item in errors (`resources[0]`, or empty for a body
+/// that is the resource).
 pub fn check_self_hosted_resources(
     items: &[Value],
     field: &dyn Fn(usize) -> String,
 ) -> Result<(), ValidationError> {
     for (i, item) in items.iter().enumerate() {
         let kind = item.get("type").and_then(Value::as_str);
-        if let Some(kind @ ("file" | "github_repository")) = kind {
-            let base = field(i);
-            let path = if base.is_empty() {
-                "type".to_owned()
-            } else {
-                format!("{base}.type")
-            };
-            return Err(ValidationError::new(
-                path,
-                format!(
-                    "{kind} resources are not supported on self_hosted environments: \
-                     the worker's machine provides its own files and repositories"
-                ),
-            ));
-        }
+        let why = match kind {
+            Some("file" | "github_repository") => {
+                "the worker's machine provides its own files and repositories"
+            }
+            Some("memory_store") => "the platform does not serve the worker's memory sync yet",
+            _ => continue,
+        };
+        let base = field(i);
+        let path = if base.is_empty() {
+            "type".to_owned()
+        } else {
+            format!("{base}.type")
+        };
+        return Err(ValidationError::new(
+            path,
+            format!(
+                "{} resources are not supported on self_hosted environments: {why}",
+                kind.unwrap_or_default()
+            ),
+        ));
     }
     Ok(())
 }

@@ -286,13 +286,14 @@ fn work_states_round_trip_through_their_stored_names() {
 }
 
 #[test]
-fn self_hosted_sessions_refuse_file_and_github_resources() {
+fn self_hosted_sessions_refuse_file_github_and_memory_resources() {
     let at = |i: usize| format!("resources[{i}]");
-    let memory = json!({"type": "memory_store", "memory_store_id": "memstore_1"});
-    assert!(check_self_hosted_resources(std::slice::from_ref(&memory), &at).is_ok());
-    for kind in ["file", "github_repository"] {
+    assert!(check_self_hosted_resources(&[], &at).is_ok());
+    let other = json!({"type": "something_else"});
+    assert!(check_self_hosted_resources(std::slice::from_ref(&other), &at).is_ok());
+    for kind in ["file", "github_repository", "memory_store"] {
         let err =
-            check_self_hosted_resources(&[memory.clone(), json!({"type": kind})], &at).unwrap_err();
+            check_self_hosted_resources(&[other.clone(), json!({"type": kind})], &at).unwrap_err();
         assert_eq!(err.path, "resources[1].type");
         assert!(err.message.contains("self_hosted"), "{}", err.message);
         let err =

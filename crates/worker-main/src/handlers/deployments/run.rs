@@ -29,6 +29,10 @@ use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::request::now;
 
+/// Failed scheduled runs in a row after which any error pauses the
+/// deployment.
+pub(super) const FAILURES_TO_PAUSE: usize = 3;
+
 /// How far ahead of main's clock a scheduled time may be (the clocks of
 /// the scheduler's alarm and of main differ a little).
 const CLOCK_SLACK_MS: u64 = 5_000;
@@ -53,14 +57,15 @@ impl RunError {
         }
     }
 
-    /// Whether every later run would fail the same way, so that a
-    /// scheduled run with this error pauses the deployment (the schema's
-    /// `ErrorDeploymentPausedReason` lists them). Rate limits and a
-    /// session refused for its own reasons do not.
+    /// Whether every later run would fail the same way (something the
+    /// deployment names is archived or gone), so that a scheduled run with
+    /// this error pauses the deployment at once. The others (a rate limit,
+    /// a session refused for its own reasons, the platform's own failure)
+    /// pause it only after [`FAILURES_TO_PAUSE`] scheduled runs in a row.
     pub(super) fn pauses(&self) -> bool {
         !matches!(
             self.kind,
-            "session_rate_limited_error" | "session_creation_rejected_error"
+            "session_rate_limited_error" | "session_creation_rejected_error" | "unknown_error"
         )
     }
 
@@ -131,7 +136,10 @@ pub(super) async fn run(
             store::finish_run(env, &run.id, None, Some(&error.value())).await?;
             run.error = Some(error.value());
             notify(env, &row.tenant_id, "deployment_run.failed", &run.id, "").await;
-            if fire.is_some() && error.pauses() {
+            let pause = fire.is_some()
+                && (error.pauses()
+                    || store::failed_in_a_row(env, &row.id, FAILURES_TO_PAUSE).await?);
+            if pause {
                 let reason = json!({"type": "error", "error": {"type": error.kind}});
                 if store::pause_for(env, &row.id, &reason, &now.to_rfc3339()).await? {
                     notify(env, &row.tenant_id, "deployment.paused", &row.id, &run.id).await;
@@ -372,13 +380,13 @@ mod tests {
             "memory_store_archived_error",
             "session_resource_not_found_error",
             "self_hosted_resources_unsupported_error",
-            "unknown_error",
         ] {
             assert!(RunError::new(kind, "").pauses(), "{kind}");
         }
         for kind in [
             "session_rate_limited_error",
             "session_creation_rejected_error",
+            "unknown_error",
         ] {
             assert!(!RunError::new(kind, "").pauses(), "{kind}");
         }
