@@ -631,6 +631,34 @@ pub async fn refresh(
     now: Timestamp,
     deadline_ms: u64,
 ) -> Result<McpCredential, RefreshFailure> {
+    let refreshed = attempt_refresh(env, tenant_id, credential, now, deadline_ms).await;
+    if let Err(failure) = &refreshed
+        && !matches!(failure, RefreshFailure::NoRefreshToken)
+    {
+        // Subscribers hear of it (`vault_credential.refresh_failed`), once
+        // per failed attempt.
+        let id = &credential.credential.id;
+        crate::webhooks::notify(
+            env,
+            tenant_id,
+            "vault_credential.refresh_failed",
+            id,
+            serde_json::json!({"vault_id": credential.credential.vault_id}),
+            &format!("vault_credential.refresh_failed:{id}:{}", now.0),
+        )
+        .await;
+    }
+    refreshed
+}
+
+/// [`refresh`] without the notification.
+async fn attempt_refresh(
+    env: &Env,
+    tenant_id: &str,
+    credential: &McpCredential,
+    now: Timestamp,
+    deadline_ms: u64,
+) -> Result<McpCredential, RefreshFailure> {
     let CredentialAuth::McpOauth {
         refresh: Some(config),
         ..

@@ -15,6 +15,7 @@ use openma_e2e::MockMcp;
 use openma_e2e::MockModel;
 use openma_e2e::Platform;
 use openma_e2e::Reply;
+use openma_e2e::mock_receiver::MockReceiver;
 use serde_json::Value;
 use serde_json::json;
 
@@ -476,6 +477,15 @@ async fn an_expiring_oauth_token_is_refreshed_and_credentials_are_validated_live
         "second-client-secret"
     );
 
+    // A refresh that fails is announced to webhook subscribers.
+    let receiver = MockReceiver::start().unwrap();
+    api.ok(
+        reqwest::Method::POST,
+        "/v1/organizations/webhooks",
+        Some(json!({"url": receiver.url(), "enabled_events": ["vault_credential.refresh_failed"]})),
+    )
+    .await
+    .unwrap();
     let third = MockMcp::start().unwrap();
     third.require_bearer("never-issued");
     third.oauth_client("client-3", None, "the-right-refresh", "never-issued");
@@ -509,6 +519,11 @@ async fn an_expiring_oauth_token_is_refreshed_and_credentials_are_validated_live
     assert_eq!(validation["mcp_probe"]["http_response"]["status_code"], 401);
     assert_eq!(validation["refresh"]["status"], "failed");
     assert_eq!(validation["refresh"]["http_response"]["status_code"], 400);
+    let announced = receiver.wait_for(1, WAIT).await.unwrap();
+    let data = &announced[0].json()["data"];
+    assert_eq!(data["type"], "vault_credential.refresh_failed");
+    assert_eq!(data["id"], third_credential["id"]);
+    assert_eq!(data["vault_id"], third_vault.as_str());
     let secrets = [
         STALE,
         FRESH,
